@@ -1,0 +1,14 @@
+"""rmsopt: RMSProp for ``scipy.optimize.minimize``, compiled with numba.
+
+>>> import numpy as np, rmsopt
+>>> res = rmsopt.minimize(lambda x: float(x @ x), np.ones(3),
+...                       jac=lambda x: 2 * x, options={"maxiter": 5})
+>>> res.nit
+5
+"""
+
+from ._minimize import minimize, rmsprop
+from ._options import show_options
+
+__all__ = ["minimize", "rmsprop", "show_options"]
+__version__ = "0.1.0"

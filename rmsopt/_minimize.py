@@ -1,0 +1,485 @@
+"""``minimize`` and the scipy plug-in ``rmsprop``: validate, run a driver, build the result.
+
+Data flow: check ``x0``/``args``/``bounds``/``callback``/options in Python,
+wrap ``fun``/``jac`` in an :class:`~rmsopt._objective.Objective`, run the python
+or nopython driver over the compiled kernels of ``_cpu``, then build the
+``OptimizeResult`` (``_result``).
+"""
+
+import inspect
+import math
+import time
+import warnings
+
+import numpy as np
+from numba.core.errors import TypingError
+from numba.extending import is_jitted
+from scipy.optimize import Bounds, OptimizeResult, OptimizeWarning
+
+from . import _cpu, _result
+from ._objective import Objective
+from ._options import parse_options
+
+# A chunk of the compiled loop aims at this many seconds, so that callbacks
+# of the progress kind and Ctrl-C are served promptly.
+_CHUNK_SECONDS = 0.05
+
+_KERNEL_TO_STATUS = {
+    _cpu.CONVERGED: _result.SUCCESS,
+    _cpu.NONFINITE_GRAD: _result.NAN,
+    _cpu.OVERFLOW: _result.NAN,
+}
+
+
+def minimize(fun, x0, args=(), method="rmsprop", jac=None, bounds=None,
+             tol=None, callback=None, options=None):
+    r"""Minimize a scalar function of one or more variables with RMSProp.
+
+    Mirrors :func:`scipy.optimize.minimize`: same parameters in the same
+    order, same result fields, status codes and messages. The update is
+    PyTorch's ``torch.optim.RMSprop`` by default, with every PyTorch option
+    and the conventions of Keras, TF1 and optax on request:
+
+    .. math::
+
+        v &\leftarrow \alpha v + (1 - \alpha) g^2\\
+        x &\leftarrow x - \gamma \, g / (\sqrt{v} + \epsilon)
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x, *args) -> float``, with ``x`` of shape ``(n,)``. With
+        ``jac=True`` it returns ``(f, g)``.
+    x0 : array_like, shape (n,)
+        Starting point. float32 stays float32; integers become float64.
+    args : tuple, optional
+        Extra arguments of ``fun`` and ``jac``.
+    method : str, default 'rmsprop'
+        Only ``'rmsprop'``; anything else is a ``ValueError``.
+    jac : callable, True, {'2-point', '3-point', 'cs'} or None, optional
+        The gradient: ``jac(x, *args) -> (n,)``; ``True`` if ``fun`` returns
+        ``(f, g)``; a finite-difference scheme; or None for forward
+        differences with scipy's absolute step. A numba-jitted ``jac`` (or
+        ``fun`` with ``jac=True``) runs the whole loop compiled.
+    bounds : scipy.optimize.Bounds or sequence of (min, max), optional
+        Box constraints (``None`` for no bound). Iterates are projected onto
+        the box; an ``x0`` outside it is clipped with a warning.
+    tol : float, optional
+        Sets ``gtol`` unless the options give it.
+    callback : callable, optional
+        ``callback(intermediate_result)`` (detected by that parameter name;
+        it gets an ``OptimizeResult`` with ``x``, ``fun``, ``nit``) or the
+        legacy ``callback(xk)``. Called once per iteration; raising
+        ``StopIteration`` ends the run with status 99.
+    options : dict, optional
+        RMSProp options (``lr``, ``alpha``, ``eps``, ``momentum``,
+        ``centered``, ``weight_decay``, ``maximize``, ``nesterov``,
+        ``eps_in_sqrt``, ``initial_scale``, ``lr_in_momentum``,
+        ``decoupled_weight_decay``, ``bias_correction``, ``convention``) and
+        driver options (``maxiter``, ``gtol``, ``disp``,
+        ``finite_diff_rel_step``, ``state``, ``driver``). See
+        :func:`rmsopt.show_options`. Unknown options give an
+        ``OptimizeWarning``.
+
+    Returns
+    -------
+    res : scipy.optimize.OptimizeResult
+        ``x``, ``fun``, ``jac`` (at ``x``), ``nit``, ``nfev``, ``njev``,
+        ``status`` (0 success, 1 maxiter, 3 NaN/inf, 99 callback),
+        ``success``, ``message``, and ``state``: pass
+        ``options={"state": res.state}`` to continue the run exactly.
+
+    Notes
+    -----
+    RMSProp needs only gradients, so ``fun`` is called only when its value is
+    needed: once at the end, at each iteration for a new-style callback, and
+    for finite differences. ``nfev`` counts those calls; ``njev`` counts
+    gradient evaluations (with ``jac=True`` each call counts in both).
+    Success means the largest absolute component of the gradient the rule
+    follows (sign-flipped by ``maximize``, plus ``weight_decay * x`` when
+    coupled; projected onto the box with bounds) is at most ``gtol``. A NaN
+    or inf ends the run with status 3 and the last finite iterate; a
+    non-finite final objective is never reported as success.
+
+    A Ctrl-C raises ``KeyboardInterrupt`` whose ``result`` attribute holds
+    the last iterate and the true counts (status 98).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.optimize import rosen, rosen_der
+    >>> import rmsopt
+    >>> res = rmsopt.minimize(rosen, np.array([-1.0, 1.5]), jac=rosen_der,
+    ...                       options={"lr": 1e-3, "maxiter": 20000})
+    >>> bool(np.allclose(res.x, [1.0, 1.0], atol=1e-2))
+    True
+    """
+    if not (method is rmsprop or (isinstance(method, str)
+                                   and method.lower() == "rmsprop")):
+        raise ValueError(f"Unknown solver {method}")
+    return _run(fun, x0, args, jac, bounds, tol, callback, options, "minimize")
+
+
+def rmsprop(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None,
+            constraints=(), callback=None, tol=None, **options):
+    """RMSProp as a custom method for :func:`scipy.optimize.minimize`.
+
+    ``scipy.optimize.minimize(fun, x0, method=rmsopt.rmsprop, jac=...,
+    options={...})`` gives the same result as :func:`rmsopt.minimize`.
+
+    Parameters
+    ----------
+    fun, x0, args, jac, bounds, callback, tol
+        As scipy hands them to a custom method (see
+        :func:`rmsopt.minimize`). scipy turns ``jac='2-point'`` (and the other
+        schemes) into ``None`` before calling, so they arrive as forward
+        differences with the absolute step.
+    hess, hessp, constraints
+        Not used; a warning says so when given.
+    **options
+        The options of :func:`rmsopt.minimize`.
+
+    Returns
+    -------
+    res : scipy.optimize.OptimizeResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.optimize import minimize, rosen, rosen_der
+    >>> import rmsopt
+    >>> res = minimize(rosen, np.array([-1.0, 1.5]), jac=rosen_der,
+    ...                method=rmsopt.rmsprop, options={"maxiter": 10})
+    >>> int(res.nit)
+    10
+    """
+    for name, value in (("hess", hess), ("hessp", hessp)):
+        if value is not None:
+            warnings.warn(f"Method rmsprop does not use Hessian information "
+                          f"({name}).", RuntimeWarning, stacklevel=3)
+    if constraints is not None and len(constraints) > 0:
+        warnings.warn("Method rmsprop cannot handle constraints.",
+                      RuntimeWarning, stacklevel=3)
+    # scipy turns jac=True into fun=MemoizeJac(fun), jac=fun.derivative;
+    # unwrap it so that fun is called once per point, and counted as ours.
+    if (callable(jac) and getattr(jac, "__self__", None) is fun
+            and getattr(jac, "__name__", "") == "derivative"
+            and callable(getattr(fun, "fun", None))):
+        fun, jac = fun.fun, True
+    return _run(fun, x0, args, jac, bounds, tol, callback, options, "rmsprop")
+
+
+# -- validation ---------------------------------------------------------------
+
+def _check_x0(x0):
+    """A fresh, contiguous, finite 1-D float32/float64 copy of ``x0``."""
+    try:
+        arr = np.asarray(x0)
+    except Exception as exc:
+        raise TypeError("x0 must be an array of real numbers") from exc
+    kind = arr.dtype.kind
+    if kind in "iu":
+        arr = arr.astype(np.float64)
+    elif kind == "c":
+        raise TypeError(f"x0 must be real; got dtype {arr.dtype}. Complex "
+                        "parameters are not supported: optimise the real "
+                        "and imaginary parts as separate variables.")
+    elif kind != "f":
+        raise TypeError(f"x0 must be an array of real numbers; got dtype "
+                        f"{arr.dtype}")
+    elif arr.dtype not in (np.float32, np.float64):
+        raise TypeError(f"x0 has dtype {arr.dtype}; rmsopt computes in "
+                        "float32 or float64: convert x0 to one of them")
+    arr = np.atleast_1d(arr)
+    if arr.ndim != 1:
+        raise ValueError("'x0' must only have one dimension.")
+    if arr.size == 0:
+        raise ValueError("x0 must not be empty")
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise ValueError(f"x0 must be finite; found {arr[bad[0]]} at index "
+                         f"{bad[0]}")
+    return np.array(arr, order="C", copy=True)
+
+
+def _check_bounds(bounds, x):
+    """Bounds as arrays ``(lo, hi)`` of x's dtype, or ``(None, None)``."""
+    if bounds is None:
+        return None, None
+    n = x.shape[0]
+    if isinstance(bounds, Bounds):
+        lb, ub = bounds.lb, bounds.ub
+    else:
+        try:
+            pairs = [tuple(pair) for pair in bounds]
+        except TypeError as exc:
+            raise TypeError("bounds must be a scipy.optimize.Bounds or a "
+                            "sequence of (min, max) pairs") from exc
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError("bounds must be a sequence of (min, max) pairs")
+        lb = [-np.inf if lo is None else lo for lo, _ in pairs]
+        ub = [np.inf if hi is None else hi for _, hi in pairs]
+    try:
+        lb = np.broadcast_to(np.asarray(lb, dtype=np.float64), (n,))
+        ub = np.broadcast_to(np.asarray(ub, dtype=np.float64), (n,))
+    except (ValueError, TypeError) as exc:
+        raise ValueError("The number of bounds is not compatible with the "
+                         "length of `x0`.") from exc
+    if np.isnan(lb).any() or np.isnan(ub).any():
+        raise ValueError("bounds must not be NaN")
+    if (lb > ub).any():
+        raise ValueError("An upper bound is less than the corresponding "
+                         "lower bound.")
+    if np.isinf(lb).all() and np.isinf(ub).all() and (lb < ub).all():
+        return None, None
+    lo = np.array(lb, dtype=x.dtype)
+    hi = np.array(ub, dtype=x.dtype)
+    if ((x < lo) | (x > hi)).any():
+        warnings.warn("x0 lies outside the bounds; it was clipped into them",
+                      OptimizeWarning, stacklevel=4)
+        np.clip(x, lo, hi, out=x)
+    return lo, hi
+
+
+def _initial_state(settings, x):
+    """``(v, m, b, t)``: fresh, or copied from ``options['state']``."""
+    n, dtype = x.shape[0], x.dtype
+    flags = settings.flags
+    empty = np.empty(0, dtype)
+    state = settings.state
+    if state is None:
+        v = np.full(n, settings.initial_scale, dtype)
+        m = np.zeros(n, dtype) if flags.centered else empty
+        b = np.zeros(n, dtype) if flags.use_momentum else empty
+        return v, m, b, 0
+    if not isinstance(state, dict) or not {"step", "square_avg"} <= set(state):
+        raise TypeError("options['state'] must be the `state` of a previous "
+                        "rmsopt result (a dict with 'step' and 'square_avg')")
+
+    def array(name, needed):
+        value = state.get(name)
+        if not needed:
+            return empty
+        if value is None:
+            return np.zeros(n, dtype)
+        arr = np.asarray(value)
+        if arr.shape != (n,) or arr.dtype != dtype:
+            raise ValueError(f"state[{name!r}] must be a {dtype} array of "
+                             f"shape ({n},) like x0; got {arr.dtype} "
+                             f"{arr.shape}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"state[{name!r}] must be finite")
+        return np.array(arr, copy=True)
+
+    v = array("square_avg", True)
+    step = state["step"]
+    if isinstance(step, (bool, np.bool_)) or not isinstance(
+            step, (int, np.integer)) or step < 0:
+        raise ValueError(f"state['step'] must be a non-negative integer, got "
+                         f"{step!r}")
+    return (v, array("grad_avg", flags.centered),
+            array("momentum_buffer", flags.use_momentum), int(step))
+
+
+def _callback_style(callback):
+    """None, ``'new'`` (intermediate_result) or ``'legacy'`` (xk)."""
+    if callback is None:
+        return None
+    if not callable(callback):
+        raise TypeError(f"callback must be callable, got {callback!r}")
+    try:
+        params = set(inspect.signature(callback).parameters)
+    except (TypeError, ValueError):
+        return "legacy"
+    return "new" if params == {"intermediate_result"} else "legacy"
+
+
+# -- the run ------------------------------------------------------------------
+
+class _Run:
+    """Everything a driver changes, readable after a Ctrl-C."""
+
+    def __init__(self, x, lo, hi, settings, obj, callback):
+        self.x = x
+        self.lo = np.empty(0, x.dtype) if lo is None else lo
+        self.hi = np.empty(0, x.dtype) if hi is None else hi
+        self.settings = settings
+        self.obj = obj
+        self.callback = callback
+        self.style = _callback_style(callback)
+        self.v, self.m, self.b, t = _initial_state(settings, x)
+        alpha = settings.alpha
+        self.hyper = np.array([settings.lr, alpha, 1.0 - alpha, settings.eps,
+                               settings.momentum, settings.weight_decay],
+                              dtype=x.dtype)
+        # [step count t, iterations of this call, compiled gradient calls]
+        self.counters = np.array([t, 0, 0], dtype=np.int64)
+        self.g = None      # gradient at x
+        self.f = None      # fun at x when known
+        self.compiled_value_calls = False
+        self.status = None
+
+    @property
+    def nit(self):
+        return int(self.counters[1])
+
+    def counts(self):
+        extra = int(self.counters[2])
+        nfev = self.obj.nfev + (extra if self.compiled_value_calls else 0)
+        return nfev, self.obj.njev + extra
+
+    def notify(self):
+        """Call the callback at the current x; True if it asked to stop."""
+        try:
+            if self.style == "new":
+                if self.f is None:
+                    self.f = self.obj.value(self.x)
+                self.callback(intermediate_result=OptimizeResult(
+                    x=self.x.copy(), fun=self.f, nit=self.nit))
+            else:
+                self.callback(np.copy(self.x))
+        except StopIteration:
+            return True
+        return False
+
+    def final_check(self, kernels):
+        """Status when maxiter is reached: success if the gradient allows."""
+        s = self.settings
+        code = kernels[0](self.x, self.g, self.lo, self.hi, self.hyper[5],
+                          s.gtol)
+        return _KERNEL_TO_STATUS.get(code, _result.MAXITER)
+
+    def state(self):
+        flags = self.settings.flags
+        return {"step": int(self.counters[0]), "square_avg": self.v,
+                "grad_avg": self.m if flags.centered else None,
+                "momentum_buffer": self.b if flags.use_momentum else None}
+
+    def result(self, status):
+        x = self.x.copy()
+        fun = self.f if self.f is not None else self.obj.value(x)
+        nfev, njev = self.counts()
+        return _result.make_result(
+            x=x, fun=fun, jac=None if self.g is None else self.g.copy(),
+            nit=self.nit, nfev=nfev, njev=njev, status=status,
+            state=self.state())
+
+
+def _python_driver(run, kernels):
+    """Python fun/jac: each iteration calls jac, then one fused compiled step."""
+    obj, s = run.obj, run.settings
+    step = kernels[1]
+    x, v, m, b, lo, hi = run.x, run.v, run.m, run.b, run.lo, run.hi
+    hyper, counters, gtol = run.hyper, run.counters, s.gtol
+    view = x.view()
+    view.flags.writeable = False  # user code may read x, never write it
+    grad = obj.grad
+    run.g = grad(view)
+    run.f = obj.value_at_grad
+    while counters[1] < s.maxiter:
+        code = step(x, run.g, v, m, b, lo, hi, hyper, counters, gtol)
+        if code != _cpu.STEPPED:
+            if code == _cpu.OVERFLOW:
+                run.g = grad(view)
+                run.f = obj.value_at_grad
+            return _KERNEL_TO_STATUS[code]
+        run.f = None
+        run.g = grad(view)
+        run.f = obj.value_at_grad
+        if run.callback is not None and run.notify():
+            return _result.CALLBACK
+    return run.final_check(kernels)
+
+
+def _nopython_driver(run, kernels, fn, returns_value):
+    """Jitted fun/jac: the whole loop compiled, in chunks of ~50 ms."""
+    obj, s = run.obj, run.settings
+    x, counters = run.x, run.counters
+    obj.raw_grad_dtype = x.dtype
+    run.g = obj.grad(x)
+    run.f = obj.value_at_grad
+    cast_grad = obj.raw_grad_dtype != x.dtype
+    loop = _cpu.make_loop(s.flags, x.dtype.name, returns_value, cast_grad)
+    fval = np.array([np.nan if run.f is None else run.f])
+    g = run.g
+    chunk = 1 if run.callback is not None else 16
+    run.compiled_value_calls = returns_value
+    while counters[1] < s.maxiter:
+        n_iter = min(chunk, s.maxiter - int(counters[1]))
+        start = time.perf_counter()
+        code = loop(fn, x, g, run.v, run.m, run.b, run.lo, run.hi, run.hyper,
+                    counters, s.gtol, n_iter, fval, obj.args)
+        elapsed = time.perf_counter() - start
+        run.f = float(fval[0]) if returns_value else None
+        if code == _cpu.BAD_GRAD_SHAPE:
+            raise ValueError(f"The gradient must have shape ({x.shape[0]},) "
+                             "like x0; the jitted function returned another "
+                             "length")
+        if code != _cpu.STEPPED:
+            if code == _cpu.OVERFLOW:
+                run.g = g = obj.grad(x)
+                run.f = obj.value_at_grad
+            return _KERNEL_TO_STATUS[code]
+        if run.callback is not None:
+            if run.notify():
+                return _result.CALLBACK
+        elif elapsed < _CHUNK_SECONDS / 2:
+            chunk *= 2
+        elif elapsed > 2 * _CHUNK_SECONDS and chunk > 1:
+            chunk //= 2
+    return run.final_check(kernels)
+
+
+def _pick_driver(obj, settings):
+    """``(fn, returns_value)`` for the nopython driver, or None."""
+    if obj.mode == "callable" and is_jitted(obj.jac):
+        fn, returns_value = obj.jac, False
+    elif obj.mode == "value_and_grad" and is_jitted(obj.fun):
+        fn, returns_value = obj.fun, True
+    else:
+        if settings.driver == "nopython":
+            raise ValueError("driver='nopython' needs a numba-jitted jac, or "
+                             "a jitted fun with jac=True")
+        return None
+    if settings.driver == "python":
+        return None
+    return fn, returns_value
+
+
+def _run(fun, x0, args, jac, bounds, tol, callback, options, caller):
+    x = _check_x0(x0)
+    if not isinstance(args, tuple):
+        args = (args,)
+    lo, hi = _check_bounds(bounds, x)
+    settings = parse_options(options, x.shape[0], tol=tol,
+                             bounded=lo is not None)
+    obj = Objective(fun, x, args, jac, lo, hi, settings.finite_diff_rel_step)
+    run = _Run(x, lo, hi, settings, obj, callback)
+    kernels = _cpu.make_step(settings.flags, x.dtype.name)
+    picked = _pick_driver(obj, settings)
+    try:
+        if picked is None:
+            status = _python_driver(run, kernels)
+        else:
+            try:
+                status = _nopython_driver(run, kernels, *picked)
+            except TypingError as exc:
+                if settings.driver == "nopython" or run.nit > 0:
+                    raise
+                first = str(exc).strip().splitlines()[0]
+                warnings.warn("The compiled driver cannot run these "
+                              f"functions ({first}); using the python "
+                              "driver.", RuntimeWarning, stacklevel=3)
+                status = _python_driver(run, kernels)
+    except KeyboardInterrupt as exc:
+        nfev, njev = run.counts()
+        exc.result = _result.make_result(
+            x=x.copy(), fun=np.nan if run.f is None else run.f,
+            jac=None if run.g is None else run.g.copy(), nit=run.nit,
+            nfev=nfev, njev=njev, status=_result.INTERRUPTED,
+            state=run.state())
+        raise
+    res = run.result(status)
+    if settings.disp:
+        _result.report(res)
+    return res
