@@ -374,8 +374,9 @@ def _python_driver(run, kernels):
     view = x.view()
     view.flags.writeable = False  # user code may read x, never write it
     grad = obj.grad
-    run.g = grad(view)
-    run.f = obj.value_at_grad
+    if run.g is None:  # else the nopython driver fell back after computing it
+        run.g = grad(view)
+        run.f = obj.value_at_grad
     while counters[1] < s.maxiter:
         code = step(x, run.g, v, m, b, lo, hi, hyper, counters, gtol)
         if code != _cpu.STEPPED:

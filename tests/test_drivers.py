@@ -1,0 +1,176 @@
+"""The python and nopython drivers: same bits, chunking, casts, errors, Ctrl-C."""
+
+import threading
+import _thread
+
+import numba
+import numpy as np
+import pytest
+
+import rmsopt
+from rmsopt import _cpu
+from conftest import (X0, lsq_fun, lsq_grad_jit, rosen, rosen_grad_jit,
+                      rosen_jit, rosen_value_and_grad_jit)
+
+OPTION_SETS = [
+    {},
+    {"momentum": 0.9, "centered": True, "weight_decay": 0.01},
+    {"convention": "tf1", "momentum": 0.5, "nesterov": True,
+     "bias_correction": True, "maximize": False, "lr": 1e-3},
+]
+
+
+def both(fun, x0, jac, **kwargs):
+    options = kwargs.pop("options", {})
+    fast = rmsopt.minimize(fun, x0, jac=jac, options=options, **kwargs)
+    slow = rmsopt.minimize(fun, x0, jac=jac,
+                           options={**options, "driver": "python"}, **kwargs)
+    return fast, slow
+
+
+def assert_same(a, b):
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.jac, b.jac)
+    for key in ("square_avg", "grad_avg", "momentum_buffer"):
+        if a.state[key] is None:
+            assert b.state[key] is None
+        else:
+            np.testing.assert_array_equal(a.state[key], b.state[key])
+    for name in ("fun", "nit", "nfev", "njev", "status", "message"):
+        assert a[name] == b[name], name
+    assert a.state["step"] == b.state["step"]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("options", OPTION_SETS)
+def test_drivers_give_identical_bits(dtype, options):
+    fast, slow = both(rosen_jit, X0.astype(dtype), rosen_grad_jit,
+                      options={"maxiter": 300, "gtol": 0, **options})
+    assert fast.x.dtype == dtype
+    assert_same(fast, slow)
+
+
+def test_drivers_identical_with_bounds_args_and_jac_true(lsq_data):
+    a, y = lsq_data
+    fast, slow = both(lsq_fun, np.zeros(5), lsq_grad_jit, args=(a, y),
+                      bounds=[(-0.5, 0.5)] * 5, options={"maxiter": 200})
+    assert_same(fast, slow)
+    fast, slow = both(rosen_value_and_grad_jit, X0, True,
+                      options={"maxiter": 200})
+    assert_same(fast, slow)
+    assert fast.nfev == fast.njev == 201
+
+
+def test_chunking_and_callbacks_do_not_change_the_bits():
+    plain = rmsopt.minimize(rosen_jit, X0, jac=rosen_grad_jit,
+                            options={"maxiter": 5000, "gtol": 0})
+    seen = []
+    stepwise = rmsopt.minimize(rosen_jit, X0, jac=rosen_grad_jit,
+                               callback=seen.append,
+                               options={"maxiter": 5000, "gtol": 0})
+    assert len(seen) == 5000
+    assert_same(plain, stepwise)
+
+
+def test_nopython_stop_iteration_and_nan():
+    def callback(intermediate_result):
+        if intermediate_result.nit == 7:
+            raise StopIteration
+    res = rmsopt.minimize(rosen_jit, X0, jac=rosen_grad_jit,
+                          callback=callback)
+    assert res.status == 99 and res.nit == 7
+
+    @numba.njit
+    def nan_after_a_while(x):
+        g = 2.0 * x
+        if x[0] < 0.5:
+            g[0] = np.nan
+        return g
+    res = rmsopt.minimize(lambda x: float(x @ x), np.ones(2),
+                          jac=nan_after_a_while, options={"lr": 0.1})
+    slow = rmsopt.minimize(lambda x: float(x @ x), np.ones(2),
+                           jac=nan_after_a_while,
+                           options={"lr": 0.1, "driver": "python"})
+    assert res.status == 3 and np.isfinite(res.x).all()
+    assert res.x[0] < 0.5 and res.nit == slow.nit
+    np.testing.assert_array_equal(res.x, slow.x)
+
+
+def test_jitted_gradient_of_another_dtype_is_cast_identically():
+    @numba.njit
+    def grad64(x):
+        return rosen_grad_jit(x.astype(np.float64))
+    x0 = X0.astype(np.float32)
+    fast, slow = both(rosen, x0, grad64, options={"maxiter": 100})
+    assert fast.x.dtype == np.float32
+    assert_same(fast, slow)
+
+
+def test_jitted_gradient_of_wrong_length_is_an_error():
+    @numba.njit
+    def grad(x):
+        return np.zeros(x.size + 1) if x[0] > -1.1 else 2 * x
+    with pytest.raises(ValueError, match=r"gradient must have shape \(5,\)"):
+        rmsopt.minimize(rosen, X0, jac=grad, options={"driver": "nopython"})
+
+
+def test_untypable_arguments_fall_back_to_the_python_driver():
+    @numba.njit
+    def grad(x):
+        return (2 * x[0], 2 * x[1])  # a tuple: fine from Python, not in-loop
+    with pytest.warns(RuntimeWarning, match="using the python driver"):
+        res = rmsopt.minimize(lambda x: float(x @ x), np.ones(2), jac=grad,
+                              options={"maxiter": 3})
+    ref = rmsopt.minimize(lambda x: float(x @ x), np.ones(2),
+                          jac=lambda x: 2 * x, options={"maxiter": 3})
+    np.testing.assert_array_equal(res.x, ref.x)
+    assert res.nit == 3 and res.njev == 4
+
+
+def test_second_call_compiles_nothing_new():
+    options = {"maxiter": 10, "momentum": 0.3}
+    rmsopt.minimize(rosen_jit, X0, jac=rosen_grad_jit, options=options)
+    rmsopt.minimize(rosen, X0, jac=rosen_grad_jit,
+                    options={**options, "driver": "python"})
+    flags = rmsopt._options.parse_options(options, 5).flags
+    status, step = _cpu.make_step(flags, "float64")
+    loop = _cpu.make_loop(flags, "float64", False, False)
+    counts = [len(d.signatures) for d in (status, step, loop)]
+    rmsopt.minimize(rosen_jit, X0 + 1, jac=rosen_grad_jit, options=options)
+    rmsopt.minimize(rosen, X0 + 1, jac=rosen_grad_jit,
+                    options={**options, "driver": "python"})
+    assert [len(d.signatures) for d in (status, step, loop)] == counts
+
+
+def test_ctrl_c_interrupts_the_compiled_loop_with_the_result():
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            rmsopt.minimize(rosen_jit, X0, jac=rosen_grad_jit,
+                            options={"maxiter": 10**12, "gtol": 0,
+                                     "lr": 1e-6})
+    finally:
+        timer.cancel()
+    res = info.value.result
+    assert res.status == 98 and res.nit > 0
+    assert res.njev == res.nit + 1
+    assert res.state["step"] == res.nit
+    np.testing.assert_array_equal(res.jac, rosen_grad_jit(res.x))
+
+
+@pytest.mark.parametrize("driver", ["python", "nopython"])
+def test_continuing_from_state_is_bit_identical(driver):
+    options = {"momentum": 0.9, "centered": True, "bias_correction": True,
+               "gtol": 0, "driver": driver}
+    whole = rmsopt.minimize(rosen_jit, X0, jac=rosen_grad_jit,
+                            options={**options, "maxiter": 70})
+    first = rmsopt.minimize(rosen_jit, X0, jac=rosen_grad_jit,
+                            options={**options, "maxiter": 30})
+    rest = rmsopt.minimize(rosen_jit, first.x, jac=rosen_grad_jit,
+                           options={**options, "maxiter": 40,
+                                    "state": first.state})
+    np.testing.assert_array_equal(rest.x, whole.x)
+    assert rest.state["step"] == 70
+    for key in ("square_avg", "grad_avg", "momentum_buffer"):
+        np.testing.assert_array_equal(rest.state[key], whole.state[key])
