@@ -54,7 +54,9 @@ def make_step(flags, dtype_name):
         ``gtol``), then updates ``x, v, m, b`` in place in one pass and adds
         one to ``counters[0]`` (the step count ``t``) and ``counters[1]``
         (the iterations of this run). ``hyper`` holds
-        ``[lr, alpha, 1 - alpha, eps, momentum, weight_decay]`` in the dtype.
+        ``[lr, alpha, 1 - alpha, eps, momentum, weight_decay]`` in float64;
+        each is rounded once to the working dtype (so is the bias correction
+        ``1 - alpha**t``, computed in float64).
         ``m``, ``b``, ``lo``, ``hi`` may be empty when their option is off.
     """
     (maximize, centered, use_momentum, nesterov, eps_in_sqrt, lr_in_momentum,
@@ -84,14 +86,16 @@ def make_step(flags, dtype_name):
 
     @numba.njit(cache=True, **JIT_OPTIONS)
     def update(x, g, v, m, b, lo, hi, hyper, t):
-        lr = hyper[0]
-        alpha = hyper[1]
-        one_minus_alpha = hyper[2]
-        eps = hyper[3]
-        momentum = hyper[4]
-        weight_decay = hyper[5]
+        # hyper is float64 (the user's values); each is rounded once to the
+        # working precision, as PyTorch does with its Python scalars.
+        lr = real(hyper[0])
+        alpha = real(hyper[1])
+        one_minus_alpha = real(hyper[2])
+        eps = real(hyper[3])
+        momentum = real(hyper[4])
+        weight_decay = real(hyper[5])
         if bias_correction:
-            bias_scale = real(1.0 - float(alpha) ** float(t))
+            bias_scale = real(1.0 - hyper[1] ** float(t))
         else:
             bias_scale = real(1.0)
         zero = real(0.0)
@@ -124,7 +128,7 @@ def make_step(flags, dtype_name):
 
     @numba.njit(cache=True, **JIT_OPTIONS)
     def step(x, g, v, m, b, lo, hi, hyper, counters, gtol):
-        status = gradient_status(x, g, lo, hi, hyper[5], gtol)
+        status = gradient_status(x, g, lo, hi, real(hyper[5]), gtol)
         if status != STEPPED:
             return status
         counters[0] += 1

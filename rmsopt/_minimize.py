@@ -310,8 +310,7 @@ class _Run:
         self.v, self.m, self.b, t = _initial_state(settings, x)
         alpha = settings.alpha
         self.hyper = np.array([settings.lr, alpha, 1.0 - alpha, settings.eps,
-                               settings.momentum, settings.weight_decay],
-                              dtype=x.dtype)
+                               settings.momentum, settings.weight_decay])
         # [step count t, iterations of this call, compiled gradient calls]
         self.counters = np.array([t, 0, 0], dtype=np.int64)
         self.g = None      # gradient at x
@@ -345,8 +344,8 @@ class _Run:
     def final_check(self, kernels):
         """Status when maxiter is reached: success if the gradient allows."""
         s = self.settings
-        code = kernels[0](self.x, self.g, self.lo, self.hi, self.hyper[5],
-                          s.gtol)
+        decay = self.x.dtype.type(self.hyper[5])
+        code = kernels[0](self.x, self.g, self.lo, self.hi, decay, s.gtol)
         return _KERNEL_TO_STATUS.get(code, _result.MAXITER)
 
     def state(self):
