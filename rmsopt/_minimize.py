@@ -98,8 +98,11 @@ def minimize(fun, x0, args=(), method="rmsprop", jac=None, bounds=None,
     Success means the largest absolute component of the gradient the rule
     follows (sign-flipped by ``maximize``, plus ``weight_decay * x`` when
     coupled; projected onto the box with bounds) is at most ``gtol``. A NaN
-    or inf ends the run with status 3 and the last finite iterate; a
-    non-finite final objective is never reported as success.
+    or inf gradient ends the run with status 3 at the last finite iterate
+    (no step is taken). A step that overflows from a finite gradient also
+    ends it with status 3; the coordinates that would have become NaN or
+    inf keep their previous values, so ``x`` is always finite. A non-finite
+    final objective is never reported as success.
 
     A Ctrl-C raises ``KeyboardInterrupt`` whose ``result`` attribute holds
     the last iterate and the true counts (status 98).
