@@ -3,7 +3,13 @@
 Kernels are built by factories keyed on the option flags and the dtype. Both
 are closure constants, so numba folds every branch of the rule away and caches
 one specialisation per configuration on disk (numba keys its cache on closure
-values). Nothing compiles at import: numba compiles on first call.
+values; the closures hold only plain constants, never other dispatchers, so
+the key is the same in every process). Nothing compiles at import: numba
+compiles on first call.
+
+The parameters, the state and the bounds travel as the rows of one 2-D
+``work`` array (see :func:`work_rows`): a Python call into numba pays for each
+array argument, and this keeps the step at five arguments.
 
 Kernels never raise: they return status codes, and the Python side turns them
 into results or errors. Shapes and dtypes are checked in Python first, because
@@ -24,12 +30,31 @@ NONFINITE_GRAD = 2   # the gradient holds NaN or inf: no step taken
 OVERFLOW = 3         # the step overflowed; those elements kept their values
 BAD_GRAD_SHAPE = 4   # a jitted jac returned a gradient of the wrong length
 
+# Layout of ``hyper`` (float64, the user's values; rounded in the kernel).
+LR, ALPHA, ONE_MINUS_ALPHA, EPS, MOMENTUM, WEIGHT_DECAY, GTOL = range(7)
+
 # error_model="numpy": the default "python" model adds a division check that
 # blocks SIMD (3-8x slower, same bits). No fastmath: it changes the bits and
 # compiles NaN checks away.
 JIT_OPTIONS = dict(error_model="numpy", nogil=True)
 
 _element = numba.njit(inline="always", **JIT_OPTIONS)(rmsprop_element)
+
+
+def work_rows(flags):
+    """Row of each array in ``work``: only the rows the options need.
+
+    Returns a dict with ``x`` and ``v`` always, ``m`` when centered, ``b``
+    with momentum, ``lo`` and ``hi`` with bounds.
+    """
+    names = ["x", "v"]
+    if flags.centered:
+        names.append("m")
+    if flags.use_momentum:
+        names.append("b")
+    if flags.bounded:
+        names += ["lo", "hi"]
+    return {name: row for row, name in enumerate(names)}
 
 
 @lru_cache(maxsize=None)
@@ -45,69 +70,77 @@ def make_step(flags, dtype_name):
 
     Returns
     -------
-    gradient_status : numba dispatcher
-        ``gradient_status(x, g, lo, hi, weight_decay, gtol) -> status``: the
-        gradient check alone (``STEPPED`` means "not converged").
     step : numba dispatcher
-        ``step(x, g, v, m, b, lo, hi, hyper, counters, gtol) -> status``.
-        Checks the gradient (finite; largest projected component against
-        ``gtol``), then updates ``x, v, m, b`` in place in one pass and adds
-        one to ``counters[0]`` (the step count ``t``) and ``counters[1]``
-        (the iterations of this run). ``hyper`` holds
-        ``[lr, alpha, 1 - alpha, eps, momentum, weight_decay]`` in float64;
-        each is rounded once to the working dtype (so is the bias correction
-        ``1 - alpha**t``, computed in float64).
-        ``m``, ``b``, ``lo``, ``hi`` may be empty when their option is off.
+        ``step(work, g, hyper, counters, update) -> status``. First checks
+        the gradient ``g`` at ``x = work[0]``: finite, and its largest
+        projected component against ``hyper[GTOL]``. Then, if ``update`` and
+        the gradient is finite and above ``gtol``, updates the rows of
+        ``work`` in one pass and adds one to ``counters[0]`` (the step count
+        ``t``) and ``counters[1]`` (this run's iterations). ``hyper`` is
+        float64; each value, and the bias correction ``1 - alpha**t``
+        computed in float64, is rounded once to the working dtype, as PyTorch
+        rounds its Python scalars.
     """
     (maximize, centered, use_momentum, nesterov, eps_in_sqrt, lr_in_momentum,
      decoupled_weight_decay, bias_correction, bounded) = tuple(flags)
+    rows = work_rows(flags)
+    # Unused rows point at x; the branches that would read them fold away.
+    X, V = rows["x"], rows["v"]
+    M, B = rows.get("m", 0), rows.get("b", 0)
+    LO, HI = rows.get("lo", 0), rows.get("hi", 0)
     real = np.dtype(dtype_name).type
     big = real(np.finfo(dtype_name).max)
 
-    @numba.njit(cache=True, **JIT_OPTIONS)
-    def gradient_status(x, g, lo, hi, weight_decay, gtol):
+    @numba.njit(cache=True, inline="always", **JIT_OPTIONS)
+    def step(work, g, hyper, counters, update):
+        n = work.shape[1]
+        lr = real(hyper[LR])
+        alpha = real(hyper[ALPHA])
+        one_minus_alpha = real(hyper[ONE_MINUS_ALPHA])
+        eps = real(hyper[EPS])
+        momentum = real(hyper[MOMENTUM])
+        weight_decay = real(hyper[WEIGHT_DECAY])
+        gtol = hyper[GTOL]
+
         # The gradient the rule follows: sign for maximize, coupled decay;
         # with bounds, L-BFGS-B's projected gradient clip(x - g) - x.
-        gmax = 0.0
-        for i in range(x.shape[0]):
+        # Counting (no early exit) lets the loop vectorise.
+        n_bad = 0
+        n_above = 0
+        for i in range(n):
             gi = g[i]
-            if not abs(gi) <= big:
-                return NONFINITE_GRAD
+            n_bad += not abs(gi) <= big
             if maximize:
                 gi = -gi
             if weight_decay != 0 and not decoupled_weight_decay:
-                gi = gi + weight_decay * x[i]
+                gi = gi + weight_decay * work[X, i]
             if bounded:
-                gi = min(max(x[i] - gi, lo[i]), hi[i]) - x[i]
-            a = abs(gi)
-            if a > gmax:
-                gmax = a
-        return CONVERGED if gmax <= gtol else STEPPED
+                xi = work[X, i]
+                gi = min(max(xi - gi, work[LO, i]), work[HI, i]) - xi
+            n_above += abs(gi) > gtol
+        if n_bad:
+            return NONFINITE_GRAD
+        if not n_above:
+            return CONVERGED
+        if not update:
+            return STEPPED
 
-    @numba.njit(cache=True, **JIT_OPTIONS)
-    def update(x, g, v, m, b, lo, hi, hyper, t):
-        # hyper is float64 (the user's values); each is rounded once to the
-        # working precision, as PyTorch does with its Python scalars.
-        lr = real(hyper[0])
-        alpha = real(hyper[1])
-        one_minus_alpha = real(hyper[2])
-        eps = real(hyper[3])
-        momentum = real(hyper[4])
-        weight_decay = real(hyper[5])
+        counters[0] += 1
+        counters[1] += 1
         if bias_correction:
-            bias_scale = real(1.0 - hyper[1] ** float(t))
+            bias_scale = real(1.0 - hyper[ALPHA] ** float(counters[0]))
         else:
             bias_scale = real(1.0)
         zero = real(0.0)
-        bad = False
-        for i in range(x.shape[0]):
-            mi = m[i] if centered else zero
-            bi = b[i] if use_momentum else zero
+        n_bad = 0
+        for i in range(n):
+            mi = work[M, i] if centered else zero
+            bi = work[B, i] if use_momentum else zero
             xi, vi, mi, bi = _element(
-                x[i], g[i], v[i], mi, bi, lr, alpha, one_minus_alpha, eps,
-                momentum, weight_decay, bias_scale, maximize, centered,
-                use_momentum, nesterov, eps_in_sqrt, lr_in_momentum,
-                decoupled_weight_decay)
+                work[X, i], g[i], work[V, i], mi, bi, lr, alpha,
+                one_minus_alpha, eps, momentum, weight_decay, bias_scale,
+                maximize, centered, use_momentum, nesterov, eps_in_sqrt,
+                lr_in_momentum, decoupled_weight_decay)
             # Keep an element's old values if any new one is not finite, so
             # that x never holds NaN or inf (a select: still vectorises).
             ok = abs(xi) <= big and vi <= big
@@ -116,28 +149,17 @@ def make_step(flags, dtype_name):
             if use_momentum:
                 ok = ok and abs(bi) <= big
             if bounded:
-                xi = min(max(xi, lo[i]), hi[i])
-            x[i] = xi if ok else x[i]
-            v[i] = vi if ok else v[i]
+                xi = min(max(xi, work[LO, i]), work[HI, i])
+            work[X, i] = xi if ok else work[X, i]
+            work[V, i] = vi if ok else work[V, i]
             if centered:
-                m[i] = mi if ok else m[i]
+                work[M, i] = mi if ok else work[M, i]
             if use_momentum:
-                b[i] = bi if ok else b[i]
-            bad |= not ok
-        return bad
+                work[B, i] = bi if ok else work[B, i]
+            n_bad += not ok
+        return OVERFLOW if n_bad else STEPPED
 
-    @numba.njit(cache=True, **JIT_OPTIONS)
-    def step(x, g, v, m, b, lo, hi, hyper, counters, gtol):
-        status = gradient_status(x, g, lo, hi, real(hyper[5]), gtol)
-        if status != STEPPED:
-            return status
-        counters[0] += 1
-        counters[1] += 1
-        if update(x, g, v, m, b, lo, hi, hyper, counters[0]):
-            return OVERFLOW
-        return STEPPED
-
-    return gradient_status, step
+    return step
 
 
 @lru_cache(maxsize=None)
@@ -157,25 +179,25 @@ def make_loop(flags, dtype_name, returns_value, cast_grad):
     Returns
     -------
     loop : numba dispatcher
-        ``loop(grad_fn, x, g, v, m, b, lo, hi, hyper, counters, gtol, n_iter,
-        fval, args) -> status``. Runs at most ``n_iter`` iterations, each a
-        fused step at ``x`` followed by ``grad_fn(x, *args)``. Results go to
-        the arrays passed in, never only to the return value, so that a
-        Ctrl-C caught on return loses nothing: ``g`` holds the gradient at
-        ``x``, ``fval[0]`` the value there (when ``returns_value``),
-        ``counters = [t, iterations done, gradient calls]``.
-        Not cached on disk: it is specialised on the user's functions.
+        ``loop(grad_fn, work, g, hyper, counters, n_iter, fval, args) ->
+        status``. Runs at most ``n_iter`` iterations, each a fused step at
+        ``x = work[0]`` followed by ``grad_fn(x, *args)``. Results go to the
+        arrays passed in, never only to the return value, so that a Ctrl-C
+        caught on return loses nothing: ``g`` holds the gradient at ``x``,
+        ``fval[0]`` the value there (when ``returns_value``), ``counters =
+        [t, iterations done, gradient calls]``. Not cached on disk: it is
+        specialised on the user's functions.
     """
-    step = make_step(flags, dtype_name)[1]
+    step = make_step(flags, dtype_name)
 
     @numba.njit(**JIT_OPTIONS)
-    def loop(grad_fn, x, g, v, m, b, lo, hi, hyper, counters, gtol, n_iter,
-             fval, args):
+    def loop(grad_fn, work, g, hyper, counters, n_iter, fval, args):
+        x = work[0]
         n = x.shape[0]
         grad = g
         status = STEPPED
         for _ in range(n_iter):
-            status = step(x, grad, v, m, b, lo, hi, hyper, counters, gtol)
+            status = step(work, grad, hyper, counters, True)
             if status != STEPPED:
                 break
             counters[2] += 1

@@ -244,27 +244,29 @@ def _check_bounds(bounds, x):
     return lo, hi
 
 
-def _initial_state(settings, x):
-    """``(v, m, b, t)``: fresh, or copied from ``options['state']``."""
-    n, dtype = x.shape[0], x.dtype
+def _initial_state(settings, work, rows):
+    """Fill the state rows of ``work``, fresh or from ``options['state']``;
+    return the step count ``t``."""
+    n, dtype = work.shape[1], work.dtype
     flags = settings.flags
-    empty = np.empty(0, dtype)
     state = settings.state
     if state is None:
-        v = np.full(n, settings.initial_scale, dtype)
-        m = np.zeros(n, dtype) if flags.centered else empty
-        b = np.zeros(n, dtype) if flags.use_momentum else empty
-        return v, m, b, 0
+        work[rows["v"]] = settings.initial_scale
+        for name in ("m", "b"):
+            if name in rows:
+                work[rows[name]] = 0
+        return 0
     if not isinstance(state, dict) or not {"step", "square_avg"} <= set(state):
         raise TypeError("options['state'] must be the `state` of a previous "
                         "rmsopt result (a dict with 'step' and 'square_avg')")
-
-    def array(name, needed):
+    names = {"v": "square_avg", "m": "grad_avg", "b": "momentum_buffer"}
+    for row_name, name in names.items():
+        if row_name not in rows:
+            continue  # this run does not use it (e.g. momentum now off)
         value = state.get(name)
-        if not needed:
-            return empty
-        if value is None:
-            return np.zeros(n, dtype)
+        if value is None:  # e.g. momentum switched on: start from zero
+            work[rows[row_name]] = 0
+            continue
         arr = np.asarray(value)
         if arr.shape != (n,) or arr.dtype != dtype:
             raise ValueError(f"state[{name!r}] must be a {dtype} array of "
@@ -272,16 +274,13 @@ def _initial_state(settings, x):
                              f"{arr.shape}")
         if not np.isfinite(arr).all():
             raise ValueError(f"state[{name!r}] must be finite")
-        return np.array(arr, copy=True)
-
-    v = array("square_avg", True)
+        work[rows[row_name]] = arr
     step = state["step"]
     if isinstance(step, (bool, np.bool_)) or not isinstance(
             step, (int, np.integer)) or step < 0:
         raise ValueError(f"state['step'] must be a non-negative integer, got "
                          f"{step!r}")
-    return (v, array("grad_avg", flags.centered),
-            array("momentum_buffer", flags.use_momentum), int(step))
+    return int(step)
 
 
 def _callback_style(callback):
@@ -300,26 +299,36 @@ def _callback_style(callback):
 # -- the run ------------------------------------------------------------------
 
 class _Run:
-    """Everything a driver changes, readable after a Ctrl-C."""
+    """Everything a driver changes, readable after a Ctrl-C.
 
-    def __init__(self, x, lo, hi, settings, obj, callback):
-        self.x = x
-        self.lo = np.empty(0, x.dtype) if lo is None else lo
-        self.hi = np.empty(0, x.dtype) if hi is None else hi
+    ``work`` holds x and the state (and the bounds) as rows; ``x`` is a view
+    of its first row.
+    """
+
+    def __init__(self, x0, lo, hi, settings, obj, callback):
+        flags = settings.flags
+        self.rows = _cpu.work_rows(flags)
+        self.work = np.empty((len(self.rows), x0.shape[0]), dtype=x0.dtype)
+        self.x = self.work[self.rows["x"]]
+        self.x[:] = x0
+        if flags.bounded:
+            self.work[self.rows["lo"]] = lo
+            self.work[self.rows["hi"]] = hi
+        t = _initial_state(settings, self.work, self.rows)
         self.settings = settings
         self.obj = obj
         self.callback = callback
         self.style = _callback_style(callback)
-        self.v, self.m, self.b, t = _initial_state(settings, x)
         alpha = settings.alpha
         self.hyper = np.array([settings.lr, alpha, 1.0 - alpha, settings.eps,
-                               settings.momentum, settings.weight_decay])
+                               settings.momentum, settings.weight_decay,
+                               settings.gtol])
         # [step count t, iterations of this call, compiled gradient calls]
         self.counters = np.array([t, 0, 0], dtype=np.int64)
+        self.step = _cpu.make_step(flags, x0.dtype.name)
         self.g = None      # gradient at x
         self.f = None      # fun at x when known
         self.compiled_value_calls = False
-        self.status = None
 
     @property
     def nit(self):
@@ -344,18 +353,18 @@ class _Run:
             return True
         return False
 
-    def final_check(self, kernels):
+    def final_check(self):
         """Status when maxiter is reached: success if the gradient allows."""
-        s = self.settings
-        decay = self.x.dtype.type(self.hyper[5])
-        code = kernels[0](self.x, self.g, self.lo, self.hi, decay, s.gtol)
+        code = self.step(self.work, self.g, self.hyper, self.counters, False)
         return _KERNEL_TO_STATUS.get(code, _result.MAXITER)
 
     def state(self):
-        flags = self.settings.flags
-        return {"step": int(self.counters[0]), "square_avg": self.v,
-                "grad_avg": self.m if flags.centered else None,
-                "momentum_buffer": self.b if flags.use_momentum else None}
+        """The optimizer state as fresh arrays, for ``options['state']``."""
+        def row(name):
+            return self.work[self.rows[name]].copy() if name in self.rows \
+                else None
+        return {"step": int(self.counters[0]), "square_avg": row("v"),
+                "grad_avg": row("m"), "momentum_buffer": row("b")}
 
     def result(self, status):
         x = self.x.copy()
@@ -367,34 +376,34 @@ class _Run:
             state=self.state())
 
 
-def _python_driver(run, kernels):
+def _python_driver(run):
     """Python fun/jac: each iteration calls jac, then one fused compiled step."""
-    obj, s = run.obj, run.settings
-    step = kernels[1]
-    x, v, m, b, lo, hi = run.x, run.v, run.m, run.b, run.lo, run.hi
-    hyper, counters, gtol = run.hyper, run.counters, s.gtol
-    view = x.view()
+    obj, step = run.obj, run.step
+    work, hyper, counters = run.work, run.hyper, run.counters
+    view = run.x.view()
     view.flags.writeable = False  # user code may read x, never write it
     grad = obj.grad
     if run.g is None:  # else the nopython driver fell back after computing it
         run.g = grad(view)
         run.f = obj.value_at_grad
-    while counters[1] < s.maxiter:
-        code = step(x, run.g, v, m, b, lo, hi, hyper, counters, gtol)
+    notify = run.notify if run.callback is not None else None
+    for _ in range(run.settings.maxiter - run.nit):
+        code = step(work, run.g, hyper, counters, True)
         if code != _cpu.STEPPED:
             if code == _cpu.OVERFLOW:
+                run.f = None
                 run.g = grad(view)
                 run.f = obj.value_at_grad
             return _KERNEL_TO_STATUS[code]
         run.f = None
         run.g = grad(view)
         run.f = obj.value_at_grad
-        if run.callback is not None and run.notify():
+        if notify is not None and notify():
             return _result.CALLBACK
-    return run.final_check(kernels)
+    return run.final_check()
 
 
-def _nopython_driver(run, kernels, fn, returns_value):
+def _nopython_driver(run, fn, returns_value):
     """Jitted fun/jac: the whole loop compiled, in chunks of ~50 ms."""
     obj, s = run.obj, run.settings
     x, counters = run.x, run.counters
@@ -410,8 +419,8 @@ def _nopython_driver(run, kernels, fn, returns_value):
     while counters[1] < s.maxiter:
         n_iter = min(chunk, s.maxiter - int(counters[1]))
         start = time.perf_counter()
-        code = loop(fn, x, g, run.v, run.m, run.b, run.lo, run.hi, run.hyper,
-                    counters, s.gtol, n_iter, fval, obj.args)
+        code = loop(fn, run.work, g, run.hyper, counters, n_iter, fval,
+                    obj.args)
         elapsed = time.perf_counter() - start
         run.f = float(fval[0]) if returns_value else None
         if code == _cpu.BAD_GRAD_SHAPE:
@@ -420,6 +429,7 @@ def _nopython_driver(run, kernels, fn, returns_value):
                              "length")
         if code != _cpu.STEPPED:
             if code == _cpu.OVERFLOW:
+                run.f = None
                 run.g = g = obj.grad(x)
                 run.f = obj.value_at_grad
             return _KERNEL_TO_STATUS[code]
@@ -430,7 +440,7 @@ def _nopython_driver(run, kernels, fn, returns_value):
             chunk *= 2
         elif elapsed > 2 * _CHUNK_SECONDS and chunk > 1:
             chunk //= 2
-    return run.final_check(kernels)
+    return run.final_check()
 
 
 def _pick_driver(obj, settings):
@@ -458,14 +468,13 @@ def _run(fun, x0, args, jac, bounds, tol, callback, options, caller):
                              bounded=lo is not None)
     obj = Objective(fun, x, args, jac, lo, hi, settings.finite_diff_rel_step)
     run = _Run(x, lo, hi, settings, obj, callback)
-    kernels = _cpu.make_step(settings.flags, x.dtype.name)
     picked = _pick_driver(obj, settings)
     try:
         if picked is None:
-            status = _python_driver(run, kernels)
+            status = _python_driver(run)
         else:
             try:
-                status = _nopython_driver(run, kernels, *picked)
+                status = _nopython_driver(run, *picked)
             except TypingError as exc:
                 if settings.driver == "nopython" or run.nit > 0:
                     raise
@@ -473,11 +482,11 @@ def _run(fun, x0, args, jac, bounds, tol, callback, options, caller):
                 warnings.warn("The compiled driver cannot run these "
                               f"functions ({first}); using the python "
                               "driver.", RuntimeWarning, stacklevel=3)
-                status = _python_driver(run, kernels)
+                status = _python_driver(run)
     except KeyboardInterrupt as exc:
         nfev, njev = run.counts()
         exc.result = _result.make_result(
-            x=x.copy(), fun=np.nan if run.f is None else run.f,
+            x=run.x.copy(), fun=np.nan if run.f is None else run.f,
             jac=None if run.g is None else run.g.copy(), nit=run.nit,
             nfev=nfev, njev=njev, status=_result.INTERRUPTED,
             state=run.state())

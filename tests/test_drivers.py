@@ -1,5 +1,8 @@
 """The python and nopython drivers: same bits, chunking, casts, errors, Ctrl-C."""
 
+import os
+import subprocess
+import sys
 import threading
 import _thread
 
@@ -133,13 +136,38 @@ def test_second_call_compiles_nothing_new():
     rmsopt.minimize(rosen, X0, jac=rosen_grad_jit,
                     options={**options, "driver": "python"})
     flags = rmsopt._options.parse_options(options, 5).flags
-    status, step = _cpu.make_step(flags, "float64")
+    step = _cpu.make_step(flags, "float64")
     loop = _cpu.make_loop(flags, "float64", False, False)
-    counts = [len(d.signatures) for d in (status, step, loop)]
+    counts = [len(d.signatures) for d in (step, loop)]
     rmsopt.minimize(rosen_jit, X0 + 1, jac=rosen_grad_jit, options=options)
     rmsopt.minimize(rosen, X0 + 1, jac=rosen_grad_jit,
                     options={**options, "driver": "python"})
-    assert [len(d.signatures) for d in (status, step, loop)] == counts
+    assert [len(d.signatures) for d in (step, loop)] == counts
+
+
+_CACHE_PROBE = '''
+import numpy as np, rmsopt
+from rmsopt import _cpu
+from rmsopt._options import parse_options
+options = {"maxiter": 3, "centered": True, "lr": 0.123}
+rmsopt.minimize(lambda x: 0.0, np.ones(3), jac=lambda x: x, options=options)
+step = _cpu.make_step(parse_options(options, 3).flags, "float64")
+print(sum(step.stats.cache_hits.values()), sum(step.stats.cache_misses.values()))
+'''
+
+
+def test_a_new_process_loads_the_step_from_the_disk_cache(tmp_path):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    counts = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", _CACHE_PROBE], env=env,
+                             capture_output=True, text=True, check=True)
+        counts.append(out.stdout.split())
+    assert counts[0][1] != "0"             # the first process compiled
+    assert counts[1][1] == "0", counts     # the second compiled nothing
+    assert counts[1][0] != "0"
+    # one cache entry per configuration, not one per process
+    assert len(list(tmp_path.rglob("*step*.nbc"))) == 1
 
 
 def test_ctrl_c_interrupts_the_compiled_loop_with_the_result():
