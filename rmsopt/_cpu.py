@@ -163,7 +163,7 @@ def make_step(flags, dtype_name):
 
 
 @lru_cache(maxsize=None)
-def make_loop(flags, dtype_name, returns_value, cast_grad):
+def make_loop(flags, dtype_name, returns_value, cast_grad, inplace):
     """Compile the whole optimization loop around a jitted gradient.
 
     Parameters
@@ -175,6 +175,9 @@ def make_loop(flags, dtype_name, returns_value, cast_grad):
     cast_grad : bool
         The gradient's dtype differs from ``x``'s: copy it into ``g`` (a cast
         rounding exactly as NumPy's ``astype``) instead of rebinding.
+    inplace : bool
+        The function writes the gradient into ``g``: ``grad_fn(x, g, *args)``
+        (returning the value when ``returns_value``). No allocation at all.
 
     Returns
     -------
@@ -201,6 +204,12 @@ def make_loop(flags, dtype_name, returns_value, cast_grad):
             if status != STEPPED:
                 break
             counters[2] += 1
+            if inplace:
+                if returns_value:
+                    fval[0] = grad_fn(x, g, *args)
+                else:
+                    grad_fn(x, g, *args)
+                continue
             if returns_value:
                 f, new = grad_fn(x, *args)
                 fval[0] = f
@@ -213,7 +222,7 @@ def make_loop(flags, dtype_name, returns_value, cast_grad):
                 g[:] = new
             else:
                 grad = new
-        if not cast_grad and status != BAD_GRAD_SHAPE:
+        if not cast_grad and not inplace and status != BAD_GRAD_SHAPE:
             g[:] = grad
         return status
 

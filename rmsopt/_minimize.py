@@ -327,7 +327,7 @@ class _Run:
         self.counters = np.array([t, 0, 0], dtype=np.int64)
         self.step = _cpu.make_step(flags, x0.dtype.name)
         self.g = None      # gradient at x
-        self.f = None      # fun at x when known
+        self._value = None  # (t, fun(x)) once computed at step count t
         self.compiled_value_calls = False
 
     @property
@@ -339,14 +339,24 @@ class _Run:
         nfev = self.obj.nfev + (extra if self.compiled_value_calls else 0)
         return nfev, self.obj.njev + extra
 
+    def value(self):
+        """fun at the current x: from the last gradient call when that gave
+        it (the drivers always evaluate the gradient at the current x last),
+        else evaluated once per step count and kept."""
+        f = self.obj.value_at_grad
+        if f is None:
+            t = int(self.counters[0])
+            if self._value is None or self._value[0] != t:
+                self._value = (t, self.obj.value(self.x))
+            f = self._value[1]
+        return f
+
     def notify(self):
         """Call the callback at the current x; True if it asked to stop."""
         try:
             if self.style == "new":
-                if self.f is None:
-                    self.f = self.obj.value(self.x)
                 self.callback(intermediate_result=OptimizeResult(
-                    x=self.x.copy(), fun=self.f, nit=self.nit))
+                    x=self.x.copy(), fun=self.value(), nit=self.nit))
             else:
                 self.callback(np.copy(self.x))
         except StopIteration:
@@ -368,7 +378,7 @@ class _Run:
 
     def result(self, status):
         x = self.x.copy()
-        fun = self.f if self.f is not None else self.obj.value(x)
+        fun = self.value()
         nfev, njev = self.counts()
         return _result.make_result(
             x=x, fun=fun, jac=None if self.g is None else self.g.copy(),
@@ -382,25 +392,27 @@ def _python_driver(run):
     work, hyper, counters = run.work, run.hyper, run.counters
     view = run.x.view()
     view.flags.writeable = False  # user code may read x, never write it
-    grad = obj.grad
     if run.g is None:  # else the nopython driver fell back after computing it
-        run.g = grad(view)
-        run.f = obj.value_at_grad
+        run.g = obj.grad(view)
+    grad = obj.fast_grad()
     notify = run.notify if run.callback is not None else None
-    for _ in range(run.settings.maxiter - run.nit):
-        code = step(work, run.g, hyper, counters, True)
-        if code != _cpu.STEPPED:
-            if code == _cpu.OVERFLOW:
-                run.f = None
-                run.g = grad(view)
-                run.f = obj.value_at_grad
-            return _KERNEL_TO_STATUS[code]
-        run.f = None
-        run.g = grad(view)
-        run.f = obj.value_at_grad
-        if notify is not None and notify():
-            return _result.CALLBACK
-    return run.final_check()
+    g = run.g
+    try:
+        for _ in range(run.settings.maxiter - run.nit):
+            code = step(work, g, hyper, counters, True)
+            if code:
+                if code == _cpu.OVERFLOW:
+                    g = grad(view)  # x moved: keep jac and fun at x
+                return _KERNEL_TO_STATUS[code]
+            g = grad(view)
+            if notify is not None:
+                run.g = g
+                if notify():
+                    return _result.CALLBACK
+        run.g = g
+        return run.final_check()
+    finally:
+        run.g = g
 
 
 def _nopython_driver(run, fn, returns_value):
@@ -409,10 +421,11 @@ def _nopython_driver(run, fn, returns_value):
     x, counters = run.x, run.counters
     obj.raw_grad_dtype = x.dtype
     run.g = obj.grad(x)
-    run.f = obj.value_at_grad
     cast_grad = obj.raw_grad_dtype != x.dtype
-    loop = _cpu.make_loop(s.flags, x.dtype.name, returns_value, cast_grad)
-    fval = np.array([np.nan if run.f is None else run.f])
+    loop = _cpu.make_loop(s.flags, x.dtype.name, returns_value, cast_grad,
+                          obj.inplace)
+    fval = np.array([np.nan if obj.raw_value is None
+                     else obj.value_at_grad])
     g = run.g
     chunk = 1 if run.callback is not None else 16
     run.compiled_value_calls = returns_value
@@ -422,16 +435,15 @@ def _nopython_driver(run, fn, returns_value):
         code = loop(fn, run.work, g, run.hyper, counters, n_iter, fval,
                     obj.args)
         elapsed = time.perf_counter() - start
-        run.f = float(fval[0]) if returns_value else None
+        if returns_value:
+            obj.raw_value = float(fval[0])
         if code == _cpu.BAD_GRAD_SHAPE:
             raise ValueError(f"The gradient must have shape ({x.shape[0]},) "
                              "like x0; the jitted function returned another "
                              "length")
         if code != _cpu.STEPPED:
             if code == _cpu.OVERFLOW:
-                run.f = None
-                run.g = g = obj.grad(x)
-                run.f = obj.value_at_grad
+                run.g = g = obj.grad(x)  # x moved: keep jac and fun at x
             return _KERNEL_TO_STATUS[code]
         if run.callback is not None:
             if run.notify():
@@ -485,9 +497,12 @@ def _run(fun, x0, args, jac, bounds, tol, callback, options, caller):
                 status = _python_driver(run)
     except KeyboardInterrupt as exc:
         nfev, njev = run.counts()
+        # The gradient belongs to x only if one was evaluated after the last
+        # step (the interrupt may fall between the two): else report none.
+        current = njev == run.nit + 1 and run.g is not None
         exc.result = _result.make_result(
-            x=run.x.copy(), fun=np.nan if run.f is None else run.f,
-            jac=None if run.g is None else run.g.copy(), nit=run.nit,
+            x=run.x.copy(), fun=np.nan,
+            jac=run.g.copy() if current else None, nit=run.nit,
             nfev=nfev, njev=njev, status=_result.INTERRUPTED,
             state=run.state())
         raise

@@ -8,7 +8,15 @@ Counting (as scipy's ``ScalarFunction`` does): ``nfev`` counts calls of
 ``fun``, finite-difference evaluations included; ``njev`` counts gradient
 evaluations. With ``jac=True`` each call of ``fun`` gives both, and counts one
 of each.
+
+A gradient function whose second parameter is named ``out``,
+``jac(x, out, *args)`` (or ``fun(x, out, *args) -> f`` with ``jac=True``),
+writes the gradient into rmsopt's buffer instead of returning a new array:
+no allocation per iteration. The name is the signal, as scipy recognises a
+new-style callback by its parameter ``intermediate_result``.
 """
+
+import inspect
 
 import numpy as np
 
@@ -33,6 +41,18 @@ def _scalar(value, allow_complex=False):
         raise TypeError("The user-provided objective function must return a "
                         f"real value, got {arr.dtype}.")
     return arr.reshape(()).item()
+
+
+def writes_into_out(func):
+    """True when ``func``'s second parameter is named ``out``."""
+    target = getattr(func, "py_func", func)  # a numba dispatcher's function
+    try:
+        params = list(inspect.signature(target).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    return (len(params) >= 2 and params[1].name == "out"
+            and params[1].kind in (params[1].POSITIONAL_ONLY,
+                                   params[1].POSITIONAL_OR_KEYWORD))
 
 
 def jac_mode(jac):
@@ -81,12 +101,26 @@ class Objective:
         self.rel_step = rel_step
         self.nfev = 0
         self.njev = 0
-        # Value of fun at the point of the last gradient, when that gradient
-        # gave it for free (jac=True, and the 2-point forms).
-        self.value_at_grad = None
+        gradient_function = {"callable": jac, "value_and_grad": fun}.get(
+            self.mode)
+        self.inplace = (gradient_function is not None
+                        and writes_into_out(gradient_function))
+        # The buffer an in-place gradient function writes into.
+        self.out = np.zeros(self.n, self.dtype) if self.inplace else None
+        # What fun returned at the point of the last gradient, when that
+        # gradient gave it for free (jac=True, 2-point differences);
+        # converted to float only when needed (value_at_grad).
+        self.raw_value = None
         # dtype of the last gradient that needed converting (the nopython
         # driver learns from it whether to cast in compiled code)
         self.raw_grad_dtype = x0.dtype
+
+    @property
+    def value_at_grad(self):
+        """fun at the point of the last gradient, if that call gave it."""
+        if self.raw_value is None:
+            return None
+        return float(_scalar(self.raw_value))
 
     # -- values -----------------------------------------------------------
 
@@ -107,29 +141,88 @@ class Objective:
     # -- gradients --------------------------------------------------------
 
     def grad(self, x):
-        """The gradient at ``x`` as a fresh-enough ``(n,)`` array of x's dtype.
+        """The gradient at ``x`` as an ``(n,)`` array of x's dtype, checked.
 
         ``x`` is handed to user code as it is (the drivers pass a read-only
-        view). A returned array that is read-only (a view of ``x``, say) is
-        copied, so the drivers can rely on it not changing under them.
+        view of their iterate).
         """
-        mode = self.mode
+        mode, args = self.mode, self.args
         if mode == "callable":
+            if self.inplace:
+                self.jac(x, self.out, *args)
+                g = self.out
+            else:
+                g = self.jac(x, *args)
             self.njev += 1
-            g = self.jac(x, *self.args)
         elif mode == "value_and_grad":
+            if self.inplace:
+                f = self.fun(x, self.out, *args)
+                g = self.out
+            else:
+                f, g = self._split(self.fun(x, *args))
             self.nfev += 1
             self.njev += 1
-            f, g = self._split(self.fun(x, *self.args))
-            self.value_at_grad = float(_scalar(f))
+            _scalar(f)  # fail now, not at the end, if it is not a scalar
+            self.raw_value = f
         else:
-            self.njev += 1
             g = self._finite_difference(x)
-        if (type(g) is not np.ndarray or g.dtype != self.dtype
-                or g.shape != (self.n,) or not g.flags.c_contiguous
-                or not g.flags.writeable):
+            self.njev += 1
+        if (type(g) is not np.ndarray or g.dtype is not self.dtype
+                or g.shape != (self.n,)):
             g = self.check_gradient(g)
         return g
+
+    def fast_grad(self):
+        """``grad`` for the driver's loop, once a first ``grad`` call passed.
+
+        Same results and counts, with only the checks that can fail later
+        (type, dtype and shape of a returned gradient); numba itself handles
+        a strided or read-only one.
+        """
+        mode, args, out = self.mode, self.args, self.out
+        dtype, shape, check = self.dtype, (self.n,), self.check_gradient
+        if mode == "callable" and self.inplace:
+            jac = self.jac
+
+            def grad(x):
+                jac(x, out, *args)
+                self.njev += 1
+                return out
+        elif mode == "callable":
+            jac = self.jac
+
+            def grad(x):
+                g = jac(x, *args)
+                self.njev += 1
+                if (type(g) is np.ndarray and g.dtype is dtype
+                        and g.shape == shape):
+                    return g
+                return check(g)
+        elif mode == "value_and_grad" and self.inplace:
+            fun = self.fun
+
+            def grad(x):
+                self.raw_value = fun(x, out, *args)
+                self.nfev += 1
+                self.njev += 1
+                return out
+        elif mode == "value_and_grad":
+            fun, split = self.fun, self._split
+
+            def grad(x):
+                pair = fun(x, *args)
+                self.nfev += 1
+                self.njev += 1
+                if type(pair) is not tuple or len(pair) != 2:
+                    pair = split(pair)
+                self.raw_value, g = pair
+                if (type(g) is np.ndarray and g.dtype is dtype
+                        and g.shape == shape):
+                    return g
+                return check(g)
+        else:
+            grad = self.grad
+        return grad
 
     def check_gradient(self, g):
         """Convert ``g`` to a contiguous ``(n,)`` array of x's dtype, or raise."""
@@ -179,6 +272,7 @@ class Objective:
 
         g = np.empty(self.n, dtype=self.dtype)
         if mode == "cs":
+            self.raw_value = None
             xc = x.astype(np.result_type(self.dtype, np.complex64))
             for i in range(self.n):
                 point = xc.copy()
@@ -187,7 +281,7 @@ class Objective:
             return g
         if mode in ("2-point", "absolute"):
             f0 = f(x.copy())
-            self.value_at_grad = float(np.real(f0))
+            self.raw_value = f0
             for i in range(self.n):
                 step = h[i]
                 if not lo[i] <= x[i] + step <= hi[i]:
@@ -197,7 +291,7 @@ class Objective:
                 g[i] = (f(point) - f0) / (point[i] - x[i])
             return g
         # 3-point: central where the box allows, one-sided otherwise.
-        f0 = None
+        self.raw_value = f0 = None
         for i in range(self.n):
             step = h[i]
             plus, minus = x.copy(), x.copy()

@@ -61,3 +61,19 @@ X0 = np.array([-1.2, 1.0, 0.8, 1.3, 0.6])
 __all__ = ["rosen", "rosen_der", "rosen_jit", "rosen_grad_jit",
            "rosen_value_and_grad_jit", "lsq_grad_jit", "lsq_fun",
            "rosen_python_grad", "X0"]
+
+
+@numba.njit(cache=True)
+def rosen_grad_into_jit(x, out):
+    """In-place form: the second parameter is named ``out``."""
+    out[:] = 0
+    for i in range(x.size - 1):
+        d = x[i + 1] - x[i] * x[i]
+        out[i] += -400 * x[i] * d - 2 * (1 - x[i])
+        out[i + 1] += 200 * d
+
+
+@numba.njit(cache=True)
+def rosen_value_and_grad_into_jit(x, out):
+    rosen_grad_into_jit(x, out)
+    return rosen_jit(x)

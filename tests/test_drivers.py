@@ -12,7 +12,7 @@ import pytest
 
 import rmsopt
 from rmsopt import _cpu
-from conftest import (X0, lsq_fun, lsq_grad_jit, rosen, rosen_grad_jit,
+from conftest import (X0, lsq_fun, lsq_grad_jit, rosen, rosen_der, rosen_grad_jit,
                       rosen_jit, rosen_value_and_grad_jit)
 
 OPTION_SETS = [
@@ -137,7 +137,7 @@ def test_second_call_compiles_nothing_new():
                     options={**options, "driver": "python"})
     flags = rmsopt._options.parse_options(options, 5).flags
     step = _cpu.make_step(flags, "float64")
-    loop = _cpu.make_loop(flags, "float64", False, False)
+    loop = _cpu.make_loop(flags, "float64", False, False, False)
     counts = [len(d.signatures) for d in (step, loop)]
     rmsopt.minimize(rosen_jit, X0 + 1, jac=rosen_grad_jit, options=options)
     rmsopt.minimize(rosen, X0 + 1, jac=rosen_grad_jit,
@@ -202,3 +202,79 @@ def test_continuing_from_state_is_bit_identical(driver):
     assert rest.state["step"] == 70
     for key in ("square_avg", "grad_avg", "momentum_buffer"):
         np.testing.assert_array_equal(rest.state[key], whole.state[key])
+
+
+# -- gradients written into a buffer: jac(x, out, *args) ---------------------
+
+def rosen_der_into(x, out):
+    out[:] = rosen_der(x)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_in_place_gradients_give_the_same_bits(dtype):
+    from conftest import rosen_grad_into_jit, rosen_value_and_grad_into_jit
+    x0 = X0.astype(dtype)
+    options = {"maxiter": 300, "gtol": 0, "momentum": 0.5}
+    returning = rmsopt.minimize(rosen_jit, x0, jac=rosen_grad_jit,
+                                options=options)
+    for fun, jac in ((rosen_jit, rosen_grad_into_jit),
+                     (rosen_value_and_grad_into_jit, True)):
+        fast, slow = both(fun, x0, jac, options=options)
+        assert_same(fast, slow)
+        np.testing.assert_array_equal(fast.x, returning.x)
+        np.testing.assert_array_equal(fast.jac, returning.jac)
+    plain = rmsopt.minimize(rosen_jit, x0, jac=rosen_der_into,
+                            options=options)
+    reference = rmsopt.minimize(rosen_jit, x0, jac=rosen_der,
+                                options=options)
+    np.testing.assert_array_equal(plain.x, reference.x)
+
+
+def test_in_place_value_and_gradient_counts():
+    from conftest import rosen_value_and_grad_into_jit
+    res = rmsopt.minimize(rosen_value_and_grad_into_jit, X0, jac=True,
+                          options={"maxiter": 50})
+    assert res.nfev == res.njev == 51
+    assert res.fun == rosen_jit(res.x)
+
+
+def test_a_parameter_merely_called_out_elsewhere_is_not_in_place():
+    # only the second parameter counts: here `out` is the third
+    res = rmsopt.minimize(lambda x, a, out: 0.0, X0, args=(1.0, 2.0),
+                          jac=lambda x, a, out: rosen_der(x),
+                          options={"maxiter": 3})
+    assert res.nit == 3
+
+
+_ALLOCATION_PROBE = '''
+import numpy as np
+from numba.core.runtime import rtsys
+import rmsopt
+from conftest import rosen_jit, rosen_grad_into_jit, rosen_grad_jit
+x0 = np.linspace(-1, 1, 50)
+for jac in (rosen_grad_into_jit, rosen_grad_jit):  # compile (and start NRT)
+    rmsopt.minimize(rosen_jit, x0, jac=jac, options={"maxiter": 2})
+for jac in (rosen_grad_into_jit, rosen_grad_jit):
+    counts = []
+    for n in (1000, 100000):
+        before = rtsys.get_allocation_stats().alloc
+        rmsopt.minimize(rosen_jit, x0, jac=jac,
+                        options={"maxiter": n, "gtol": 0, "lr": 1e-4})
+        counts.append(rtsys.get_allocation_stats().alloc - before)
+    print(*counts)
+'''
+
+
+def test_compiled_driver_allocates_nothing_per_iteration():
+    tests = os.path.dirname(__file__)
+    env = {**os.environ, "NUMBA_NRT_STATS": "1",
+           "PYTHONPATH": os.pathsep.join([tests, os.environ.get(
+               "PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", _ALLOCATION_PROBE], env=env,
+                         capture_output=True, text=True, check=True)
+    in_place, returning = [list(map(int, line.split()))
+                           for line in out.stdout.split("\n")[:2]]
+    # per chunk, not per iteration (chunks grow, so there are few)
+    assert in_place[1] - in_place[0] < 100, in_place
+    # the control: a jac returning a new array allocates every iteration
+    assert returning[1] - returning[0] >= 99000, returning
