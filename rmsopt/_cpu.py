@@ -8,8 +8,9 @@ the key is the same in every process). Nothing compiles at import: numba
 compiles on first call.
 
 The parameters, the state and the bounds travel as the rows of one 2-D
-``work`` array (see :func:`work_rows`): a Python call into numba pays for each
-array argument, and this keeps the step at five arguments.
+``work`` array (see :func:`work_rows`), and the hyperparameters and counters
+as one float64 vector ``scalars``: a Python call into numba pays for each
+array argument, and this keeps the step at three arrays and a flag.
 
 Kernels never raise: they return status codes, and the Python side turns them
 into results or errors. Shapes and dtypes are checked in Python first, because
@@ -30,8 +31,13 @@ NONFINITE_GRAD = 2   # the gradient holds NaN or inf: no step taken
 OVERFLOW = 3         # the step overflowed; those elements kept their values
 BAD_GRAD_SHAPE = 4   # a jitted jac returned a gradient of the wrong length
 
-# Layout of ``hyper`` (float64, the user's values; rounded in the kernel).
-LR, ALPHA, ONE_MINUS_ALPHA, EPS, MOMENTUM, WEIGHT_DECAY, GTOL = range(7)
+# Layout of ``scalars`` (float64): the user's hyperparameters (rounded to the
+# working dtype in the kernel), then counters the kernels update (exact in
+# float64 up to 2**53): the step count t, this run's iterations, the gradient
+# calls made by the compiled loop, and fun's value there (jac=True).
+(LR, ALPHA, ONE_MINUS_ALPHA, EPS, MOMENTUM, WEIGHT_DECAY, GTOL,
+ T, NIT, NGRAD, FVAL) = range(11)
+N_SCALARS = 11
 
 # error_model="numpy": the default "python" model adds a division check that
 # blocks SIMD (3-8x slower, same bits). No fastmath: it changes the bits and
@@ -71,15 +77,14 @@ def make_step(flags, dtype_name):
     Returns
     -------
     step : numba dispatcher
-        ``step(work, g, hyper, counters, update) -> status``. First checks
-        the gradient ``g`` at ``x = work[0]``: finite, and its largest
-        projected component against ``hyper[GTOL]``. Then, if ``update`` and
-        the gradient is finite and above ``gtol``, updates the rows of
-        ``work`` in one pass and adds one to ``counters[0]`` (the step count
-        ``t``) and ``counters[1]`` (this run's iterations). ``hyper`` is
-        float64; each value, and the bias correction ``1 - alpha**t``
-        computed in float64, is rounded once to the working dtype, as PyTorch
-        rounds its Python scalars.
+        ``step(work, g, scalars, update) -> status``. First checks the
+        gradient ``g`` at ``x = work[0]``: finite, and its largest projected
+        component against ``scalars[GTOL]``. Then, if ``update`` and the
+        gradient is finite and above ``gtol``, updates the rows of ``work``
+        in one pass and adds one to ``scalars[T]`` (the step count) and
+        ``scalars[NIT]``. Each hyperparameter, and the bias correction
+        ``1 - alpha**t`` computed in float64, is rounded once to the working
+        dtype, as PyTorch rounds its Python scalars.
     """
     (maximize, centered, use_momentum, nesterov, eps_in_sqrt, lr_in_momentum,
      decoupled_weight_decay, bias_correction, bounded) = tuple(flags)
@@ -92,15 +97,15 @@ def make_step(flags, dtype_name):
     big = real(np.finfo(dtype_name).max)
 
     @numba.njit(cache=True, inline="always", **JIT_OPTIONS)
-    def step(work, g, hyper, counters, update):
+    def step(work, g, scalars, update):
         n = work.shape[1]
-        lr = real(hyper[LR])
-        alpha = real(hyper[ALPHA])
-        one_minus_alpha = real(hyper[ONE_MINUS_ALPHA])
-        eps = real(hyper[EPS])
-        momentum = real(hyper[MOMENTUM])
-        weight_decay = real(hyper[WEIGHT_DECAY])
-        gtol = hyper[GTOL]
+        lr = real(scalars[LR])
+        alpha = real(scalars[ALPHA])
+        one_minus_alpha = real(scalars[ONE_MINUS_ALPHA])
+        eps = real(scalars[EPS])
+        momentum = real(scalars[MOMENTUM])
+        weight_decay = real(scalars[WEIGHT_DECAY])
+        gtol = scalars[GTOL]
 
         # The gradient the rule follows: sign for maximize, coupled decay;
         # with bounds, L-BFGS-B's projected gradient clip(x - g) - x.
@@ -125,10 +130,10 @@ def make_step(flags, dtype_name):
         if not update:
             return STEPPED
 
-        counters[0] += 1
-        counters[1] += 1
+        scalars[T] += 1
+        scalars[NIT] += 1
         if bias_correction:
-            bias_scale = real(1.0 - hyper[ALPHA] ** float(counters[0]))
+            bias_scale = real(1.0 - scalars[ALPHA] ** scalars[T])
         else:
             bias_scale = real(1.0)
         zero = real(0.0)
@@ -163,6 +168,21 @@ def make_step(flags, dtype_name):
 
 
 @lru_cache(maxsize=None)
+def step_entry_point(flags, dtype_name):
+    """The compiled step for a C-contiguous gradient, without dispatch.
+
+    Calling a numba dispatcher from Python types every argument first (about
+    0.25 us for the step's five); the entry point skips that and trusts its
+    arguments, so the caller must pass exactly: a C-contiguous 2-D ``work``
+    and 1-D gradient of ``dtype_name``, the float64 ``scalars``, and a bool.
+    """
+    real = numba.from_dtype(np.dtype(dtype_name))
+    sig = (numba.types.Array(real, 2, "C"), numba.types.Array(real, 1, "C"),
+           numba.types.Array(numba.float64, 1, "C"), numba.types.boolean)
+    return make_step(flags, dtype_name).compile(sig)
+
+
+@lru_cache(maxsize=None)
 def make_loop(flags, dtype_name, returns_value, cast_grad, inplace):
     """Compile the whole optimization loop around a jitted gradient.
 
@@ -182,37 +202,36 @@ def make_loop(flags, dtype_name, returns_value, cast_grad, inplace):
     Returns
     -------
     loop : numba dispatcher
-        ``loop(grad_fn, work, g, hyper, counters, n_iter, fval, args) ->
-        status``. Runs at most ``n_iter`` iterations, each a fused step at
+        ``loop(grad_fn, work, g, scalars, n_iter, args) -> status``. Runs at most ``n_iter`` iterations, each a fused step at
         ``x = work[0]`` followed by ``grad_fn(x, *args)``. Results go to the
         arrays passed in, never only to the return value, so that a Ctrl-C
         caught on return loses nothing: ``g`` holds the gradient at ``x``,
-        ``fval[0]`` the value there (when ``returns_value``), ``counters =
-        [t, iterations done, gradient calls]``. Not cached on disk: it is
+        ``scalars[FVAL]`` the value there (when ``returns_value``), and the
+        counters in ``scalars`` are up to date. Not cached on disk: it is
         specialised on the user's functions.
     """
     step = make_step(flags, dtype_name)
 
     @numba.njit(**JIT_OPTIONS)
-    def loop(grad_fn, work, g, hyper, counters, n_iter, fval, args):
+    def loop(grad_fn, work, g, scalars, n_iter, args):
         x = work[0]
         n = x.shape[0]
         grad = g
         status = STEPPED
         for _ in range(n_iter):
-            status = step(work, grad, hyper, counters, True)
+            status = step(work, grad, scalars, True)
             if status != STEPPED:
                 break
-            counters[2] += 1
+            scalars[NGRAD] += 1
             if inplace:
                 if returns_value:
-                    fval[0] = grad_fn(x, g, *args)
+                    scalars[FVAL] = grad_fn(x, g, *args)
                 else:
                     grad_fn(x, g, *args)
                 continue
             if returns_value:
                 f, new = grad_fn(x, *args)
-                fval[0] = f
+                scalars[FVAL] = f
             else:
                 new = grad_fn(x, *args)
             if new.ndim != 1 or new.shape[0] != n:

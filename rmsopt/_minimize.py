@@ -320,22 +320,22 @@ class _Run:
         self.callback = callback
         self.style = _callback_style(callback)
         alpha = settings.alpha
-        self.hyper = np.array([settings.lr, alpha, 1.0 - alpha, settings.eps,
-                               settings.momentum, settings.weight_decay,
-                               settings.gtol])
-        # [step count t, iterations of this call, compiled gradient calls]
-        self.counters = np.array([t, 0, 0], dtype=np.int64)
-        self.step = _cpu.make_step(flags, x0.dtype.name)
+        # hyperparameters, then [t, iterations, compiled gradient calls, f]
+        self.scalars = np.zeros(_cpu.N_SCALARS)
+        self.scalars[:_cpu.T + 1] = [
+            settings.lr, alpha, 1.0 - alpha, settings.eps, settings.momentum,
+            settings.weight_decay, settings.gtol, t]
+        self.scalars[_cpu.FVAL] = np.nan
         self.g = None      # gradient at x
         self._value = None  # (t, fun(x)) once computed at step count t
         self.compiled_value_calls = False
 
     @property
     def nit(self):
-        return int(self.counters[1])
+        return int(self.scalars[_cpu.NIT])
 
     def counts(self):
-        extra = int(self.counters[2])
+        extra = int(self.scalars[_cpu.NGRAD])
         nfev = self.obj.nfev + (extra if self.compiled_value_calls else 0)
         return nfev, self.obj.njev + extra
 
@@ -345,7 +345,7 @@ class _Run:
         else evaluated once per step count and kept."""
         f = self.obj.value_at_grad
         if f is None:
-            t = int(self.counters[0])
+            t = int(self.scalars[_cpu.T])
             if self._value is None or self._value[0] != t:
                 self._value = (t, self.obj.value(self.x))
             f = self._value[1]
@@ -365,7 +365,8 @@ class _Run:
 
     def final_check(self):
         """Status when maxiter is reached: success if the gradient allows."""
-        code = self.step(self.work, self.g, self.hyper, self.counters, False)
+        step = _cpu.step_entry_point(self.settings.flags, self.x.dtype.name)
+        code = step(self.work, self.g, self.scalars, False)
         return _KERNEL_TO_STATUS.get(code, _result.MAXITER)
 
     def state(self):
@@ -373,7 +374,7 @@ class _Run:
         def row(name):
             return self.work[self.rows[name]].copy() if name in self.rows \
                 else None
-        return {"step": int(self.counters[0]), "square_avg": row("v"),
+        return {"step": int(self.scalars[_cpu.T]), "square_avg": row("v"),
                 "grad_avg": row("m"), "momentum_buffer": row("b")}
 
     def result(self, status):
@@ -387,56 +388,76 @@ class _Run:
 
 
 def _python_driver(run):
-    """Python fun/jac: each iteration calls jac, then one fused compiled step."""
-    obj, step = run.obj, run.step
-    work, hyper, counters = run.work, run.hyper, run.counters
-    view = run.x.view()
+    """Python fun/jac: each iteration calls jac, then one fused compiled step.
+
+    The loop is kept to the bone (about 1 us above the user's jac): the
+    step's entry point is called without numba's dispatch, the user's jac
+    directly, and gradient calls are counted once at the end.
+    """
+    obj, x = run.obj, run.x
+    work, scalars = run.work, run.scalars
+    step = _cpu.step_entry_point(run.settings.flags, x.dtype.name)
+    view = x.view()
     view.flags.writeable = False  # user code may read x, never write it
     if run.g is None:  # else the nopython driver fell back after computing it
         run.g = obj.grad(view)
-    grad = obj.fast_grad()
+    gradient, counts_value = obj.loop_gradient()
+    check, ndarray, dtype, shape = obj.check_gradient, np.ndarray, x.dtype, \
+        x.shape
     notify = run.notify if run.callback is not None else None
-    g = run.g
+    g, calls = run.g, 0
     try:
         for _ in range(run.settings.maxiter - run.nit):
-            code = step(work, g, hyper, counters, True)
+            code = step(work, g, scalars, True)
             if code:
-                if code == _cpu.OVERFLOW:
-                    g = grad(view)  # x moved: keep jac and fun at x
+                if code == _cpu.OVERFLOW:  # x moved: keep jac and fun at x
+                    g = gradient(view)
+                    calls += 1
+                    if (type(g) is not ndarray or g.dtype is not dtype
+                            or g.shape != shape or not g.flags.c_contiguous):
+                        g = check(g)
                 return _KERNEL_TO_STATUS[code]
-            g = grad(view)
+            g = gradient(view)
+            calls += 1
+            if (type(g) is not ndarray or g.dtype is not dtype
+                    or g.shape != shape or not g.flags.c_contiguous):
+                g = check(g)
             if notify is not None:
                 run.g = g
+                obj.njev += calls
+                obj.nfev += calls if counts_value else 0
+                calls = 0
                 if notify():
                     return _result.CALLBACK
         run.g = g
         return run.final_check()
     finally:
         run.g = g
+        obj.njev += calls
+        obj.nfev += calls if counts_value else 0
 
 
 def _nopython_driver(run, fn, returns_value):
     """Jitted fun/jac: the whole loop compiled, in chunks of ~50 ms."""
     obj, s = run.obj, run.settings
-    x, counters = run.x, run.counters
+    x, scalars = run.x, run.scalars
     obj.raw_grad_dtype = x.dtype
     run.g = obj.grad(x)
     cast_grad = obj.raw_grad_dtype != x.dtype
     loop = _cpu.make_loop(s.flags, x.dtype.name, returns_value, cast_grad,
                           obj.inplace)
-    fval = np.array([np.nan if obj.raw_value is None
-                     else obj.value_at_grad])
+    if obj.raw_value is not None:
+        scalars[_cpu.FVAL] = obj.value_at_grad
     g = run.g
     chunk = 1 if run.callback is not None else 16
     run.compiled_value_calls = returns_value
-    while counters[1] < s.maxiter:
-        n_iter = min(chunk, s.maxiter - int(counters[1]))
+    while run.nit < s.maxiter:
+        n_iter = min(chunk, s.maxiter - run.nit)
         start = time.perf_counter()
-        code = loop(fn, run.work, g, run.hyper, counters, n_iter, fval,
-                    obj.args)
+        code = loop(fn, run.work, g, scalars, n_iter, obj.args)
         elapsed = time.perf_counter() - start
         if returns_value:
-            obj.raw_value = float(fval[0])
+            obj.raw_value = float(scalars[_cpu.FVAL])
         if code == _cpu.BAD_GRAD_SHAPE:
             raise ValueError(f"The gradient must have shape ({x.shape[0]},) "
                              "like x0; the jitted function returned another "

@@ -144,7 +144,9 @@ class Objective:
         """The gradient at ``x`` as an ``(n,)`` array of x's dtype, checked.
 
         ``x`` is handed to user code as it is (the drivers pass a read-only
-        view of their iterate).
+        view of their iterate). The result is always a C-contiguous ``(n,)``
+        ndarray of x's dtype: the python driver calls the compiled step's
+        entry point directly, which trusts that.
         """
         mode, args = self.mode, self.args
         if mode == "callable":
@@ -168,61 +170,51 @@ class Objective:
             g = self._finite_difference(x)
             self.njev += 1
         if (type(g) is not np.ndarray or g.dtype is not self.dtype
-                or g.shape != (self.n,)):
+                or g.shape != (self.n,) or not g.flags.c_contiguous):
             g = self.check_gradient(g)
         return g
 
-    def fast_grad(self):
-        """``grad`` for the driver's loop, once a first ``grad`` call passed.
+    def loop_gradient(self):
+        """The gradient function for the driver's loop, and what it counts.
 
-        Same results and counts, with only the checks that can fail later
-        (type, dtype and shape of a returned gradient); numba itself handles
-        a strided or read-only one.
+        Returns ``(gradient, counts_value)``: ``gradient(x)`` returns the
+        gradient (not yet checked: the driver checks type, dtype, shape and
+        contiguity inline, with :meth:`check_gradient` as the slow path) and
+        does no counting; the driver adds one ``njev`` per call, and one
+        ``nfev`` too when ``counts_value``. It is the user's own function
+        where nothing needs wrapping.
         """
         mode, args, out = self.mode, self.args, self.out
-        dtype, shape, check = self.dtype, (self.n,), self.check_gradient
-        if mode == "callable" and self.inplace:
+        if mode == "callable":
             jac = self.jac
+            if not self.inplace:
+                if not args:
+                    return jac, False
+                return (lambda x: jac(x, *args)), False
 
-            def grad(x):
+            def gradient(x):
                 jac(x, out, *args)
-                self.njev += 1
                 return out
-        elif mode == "callable":
-            jac = self.jac
-
-            def grad(x):
-                g = jac(x, *args)
-                self.njev += 1
-                if (type(g) is np.ndarray and g.dtype is dtype
-                        and g.shape == shape):
-                    return g
-                return check(g)
-        elif mode == "value_and_grad" and self.inplace:
-            fun = self.fun
-
-            def grad(x):
-                self.raw_value = fun(x, out, *args)
-                self.nfev += 1
-                self.njev += 1
-                return out
-        elif mode == "value_and_grad":
+            return gradient, False
+        if mode == "value_and_grad":
             fun, split = self.fun, self._split
-
-            def grad(x):
-                pair = fun(x, *args)
-                self.nfev += 1
-                self.njev += 1
-                if type(pair) is not tuple or len(pair) != 2:
-                    pair = split(pair)
-                self.raw_value, g = pair
-                if (type(g) is np.ndarray and g.dtype is dtype
-                        and g.shape == shape):
+            if self.inplace:
+                def gradient(x):
+                    self.raw_value = fun(x, out, *args)
+                    return out
+            else:
+                def gradient(x):
+                    pair = fun(x, *args)
+                    if type(pair) is not tuple or len(pair) != 2:
+                        pair = split(pair)
+                    self.raw_value, g = pair
                     return g
-                return check(g)
-        else:
-            grad = self.grad
-        return grad
+            return gradient, True
+
+        def gradient(x):  # finite differences: counted inside
+            self.njev -= 1  # grad counts it; the driver will count it too
+            return self.grad(x)
+        return gradient, False
 
     def check_gradient(self, g):
         """Convert ``g`` to a contiguous ``(n,)`` array of x's dtype, or raise."""
