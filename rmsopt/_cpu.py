@@ -63,6 +63,89 @@ def work_rows(flags):
     return {name: row for row, name in enumerate(names)}
 
 
+@numba.njit(inline="always", **JIT_OPTIONS)
+def _fused_step(work, g, rows, lr, alpha, one_minus_alpha, eps, momentum,
+                weight_decay, bias_scale, gtol, update, big, flags):
+    """Check the gradient, then update every row of ``work`` in one pass.
+
+    Generic over the flags; always inlined into a caller that passes
+    constants, so the branches fold away. It lives at module level (not in
+    a factory's closure) so that the callers' closures hold only plain
+    constants, which keeps numba's disk-cache key stable across processes.
+    Returns ``(status, stepped)``.
+    """
+    (maximize, centered, use_momentum, nesterov, eps_in_sqrt, lr_in_momentum,
+     decoupled_weight_decay, bounded) = flags
+    X, V, M, B, LO, HI = rows
+    # 1-D row views: simpler addressing than work[row, i] in the loops.
+    x, v, m, b, lo, hi = work[X], work[V], work[M], work[B], work[LO], work[HI]
+    n = x.shape[0]
+    # The gradient the rule follows: sign for maximize, coupled decay; with
+    # bounds, L-BFGS-B's projected gradient clip(x - g) - x. Counting (no
+    # early exit) lets the loop vectorise.
+    n_bad = 0
+    n_above = 0
+    for i in range(n):
+        gi = g[i]
+        n_bad += not abs(gi) <= big
+        if maximize:
+            gi = -gi
+        if weight_decay != 0 and not decoupled_weight_decay:
+            gi = gi + weight_decay * x[i]
+        if bounded:
+            xi = x[i]
+            gi = min(max(xi - gi, lo[i]), hi[i]) - xi
+        n_above += abs(gi) > gtol
+    if n_bad:
+        return NONFINITE_GRAD, False
+    if not n_above:
+        return CONVERGED, False
+    if not update:
+        return STEPPED, False
+
+    zero = bias_scale - bias_scale
+    n_bad = 0
+    for i in range(n):
+        mi = m[i] if centered else zero
+        bi = b[i] if use_momentum else zero
+        xi, vi, mi, bi = _element(
+            x[i], g[i], v[i], mi, bi, lr, alpha, one_minus_alpha,
+            eps, momentum, weight_decay, bias_scale, maximize, centered,
+            use_momentum, nesterov, eps_in_sqrt, lr_in_momentum,
+            decoupled_weight_decay)
+        # Keep an element's old values if any new one is not finite, so that
+        # x never holds NaN or inf (a select: still vectorises).
+        ok = abs(xi) <= big and vi <= big
+        if centered:
+            ok = ok and abs(mi) <= big
+        if use_momentum:
+            ok = ok and abs(bi) <= big
+        if bounded:
+            xi = min(max(xi, lo[i]), hi[i])
+        x[i] = xi if ok else x[i]
+        v[i] = vi if ok else v[i]
+        if centered:
+            m[i] = mi if ok else m[i]
+        if use_momentum:
+            b[i] = bi if ok else b[i]
+        n_bad += not ok
+    return (OVERFLOW if n_bad else STEPPED), True
+
+
+def _constants(flags, dtype_name):
+    """The closure constants of a configuration's kernels."""
+    rows = work_rows(flags)
+    # Unused rows point at x; the branches that would read them fold away.
+    row_tuple = (rows["x"], rows["v"], rows.get("m", 0), rows.get("b", 0),
+                 rows.get("lo", 0), rows.get("hi", 0))
+    flag_tuple = (flags.maximize, flags.centered, flags.use_momentum,
+                  flags.nesterov, flags.eps_in_sqrt, flags.lr_in_momentum,
+                  flags.decoupled_weight_decay, flags.bounded)
+    real = np.dtype(dtype_name).type
+    big = real(np.finfo(dtype_name).max)
+    return row_tuple, flag_tuple, real, big, flags.bias_correction
+
+
 @lru_cache(maxsize=None)
 def make_step(flags, dtype_name):
     """Compile the fused RMSProp step for one configuration.
@@ -86,83 +169,25 @@ def make_step(flags, dtype_name):
         ``1 - alpha**t`` computed in float64, is rounded once to the working
         dtype, as PyTorch rounds its Python scalars.
     """
-    (maximize, centered, use_momentum, nesterov, eps_in_sqrt, lr_in_momentum,
-     decoupled_weight_decay, bias_correction, bounded) = tuple(flags)
-    rows = work_rows(flags)
-    # Unused rows point at x; the branches that would read them fold away.
-    X, V = rows["x"], rows["v"]
-    M, B = rows.get("m", 0), rows.get("b", 0)
-    LO, HI = rows.get("lo", 0), rows.get("hi", 0)
-    real = np.dtype(dtype_name).type
-    big = real(np.finfo(dtype_name).max)
+    rows, constant_flags, real, big, bias_correction = _constants(
+        flags, dtype_name)
 
-    @numba.njit(cache=True, inline="always", **JIT_OPTIONS)
+    @numba.njit(cache=True, **JIT_OPTIONS)
     def step(work, g, scalars, update):
-        n = work.shape[1]
-        lr = real(scalars[LR])
-        alpha = real(scalars[ALPHA])
-        one_minus_alpha = real(scalars[ONE_MINUS_ALPHA])
-        eps = real(scalars[EPS])
-        momentum = real(scalars[MOMENTUM])
-        weight_decay = real(scalars[WEIGHT_DECAY])
-        gtol = scalars[GTOL]
-
-        # The gradient the rule follows: sign for maximize, coupled decay;
-        # with bounds, L-BFGS-B's projected gradient clip(x - g) - x.
-        # Counting (no early exit) lets the loop vectorise.
-        n_bad = 0
-        n_above = 0
-        for i in range(n):
-            gi = g[i]
-            n_bad += not abs(gi) <= big
-            if maximize:
-                gi = -gi
-            if weight_decay != 0 and not decoupled_weight_decay:
-                gi = gi + weight_decay * work[X, i]
-            if bounded:
-                xi = work[X, i]
-                gi = min(max(xi - gi, work[LO, i]), work[HI, i]) - xi
-            n_above += abs(gi) > gtol
-        if n_bad:
-            return NONFINITE_GRAD
-        if not n_above:
-            return CONVERGED
-        if not update:
-            return STEPPED
-
-        scalars[T] += 1
-        scalars[NIT] += 1
+        t = scalars[T] + 1
         if bias_correction:
-            bias_scale = real(1.0 - scalars[ALPHA] ** scalars[T])
+            bias_scale = real(1.0 - scalars[ALPHA] ** t)
         else:
             bias_scale = real(1.0)
-        zero = real(0.0)
-        n_bad = 0
-        for i in range(n):
-            mi = work[M, i] if centered else zero
-            bi = work[B, i] if use_momentum else zero
-            xi, vi, mi, bi = _element(
-                work[X, i], g[i], work[V, i], mi, bi, lr, alpha,
-                one_minus_alpha, eps, momentum, weight_decay, bias_scale,
-                maximize, centered, use_momentum, nesterov, eps_in_sqrt,
-                lr_in_momentum, decoupled_weight_decay)
-            # Keep an element's old values if any new one is not finite, so
-            # that x never holds NaN or inf (a select: still vectorises).
-            ok = abs(xi) <= big and vi <= big
-            if centered:
-                ok = ok and abs(mi) <= big
-            if use_momentum:
-                ok = ok and abs(bi) <= big
-            if bounded:
-                xi = min(max(xi, work[LO, i]), work[HI, i])
-            work[X, i] = xi if ok else work[X, i]
-            work[V, i] = vi if ok else work[V, i]
-            if centered:
-                work[M, i] = mi if ok else work[M, i]
-            if use_momentum:
-                work[B, i] = bi if ok else work[B, i]
-            n_bad += not ok
-        return OVERFLOW if n_bad else STEPPED
+        status, stepped = _fused_step(
+            work, g, rows, real(scalars[LR]), real(scalars[ALPHA]),
+            real(scalars[ONE_MINUS_ALPHA]), real(scalars[EPS]),
+            real(scalars[MOMENTUM]), real(scalars[WEIGHT_DECAY]), bias_scale,
+            scalars[GTOL], update, big, constant_flags)
+        if stepped:
+            scalars[T] = t
+            scalars[NIT] += 1
+        return status
 
     return step
 
@@ -210,28 +235,52 @@ def make_loop(flags, dtype_name, returns_value, cast_grad, inplace):
         counters in ``scalars`` are up to date. Not cached on disk: it is
         specialised on the user's functions.
     """
-    step = make_step(flags, dtype_name)
+    rows, constant_flags, real, big, bias_correction = _constants(
+        flags, dtype_name)
 
     @numba.njit(**JIT_OPTIONS)
     def loop(grad_fn, work, g, scalars, n_iter, args):
+        # Hyperparameters and counters live in locals for the whole chunk
+        # (scalars might alias work as far as the compiler knows, so keeping
+        # them in the array would reload them every iteration).
+        lr = real(scalars[LR])
+        alpha = real(scalars[ALPHA])
+        one_minus_alpha = real(scalars[ONE_MINUS_ALPHA])
+        eps = real(scalars[EPS])
+        momentum = real(scalars[MOMENTUM])
+        weight_decay = real(scalars[WEIGHT_DECAY])
+        alpha64 = scalars[ALPHA]
+        gtol = scalars[GTOL]
+        t = scalars[T]
+        nit = scalars[NIT]
+        ngrad = scalars[NGRAD]
+        f = scalars[FVAL]
         x = work[0]
         n = x.shape[0]
         grad = g
         status = STEPPED
         for _ in range(n_iter):
-            status = step(work, grad, scalars, True)
+            if bias_correction:
+                bias_scale = real(1.0 - alpha64 ** (t + 1))
+            else:
+                bias_scale = real(1.0)
+            status, stepped = _fused_step(
+                work, grad, rows, lr, alpha, one_minus_alpha, eps, momentum,
+                weight_decay, bias_scale, gtol, True, big, constant_flags)
+            if stepped:
+                t += 1
+                nit += 1
             if status != STEPPED:
                 break
-            scalars[NGRAD] += 1
+            ngrad += 1
             if inplace:
                 if returns_value:
-                    scalars[FVAL] = grad_fn(x, g, *args)
+                    f = grad_fn(x, g, *args)
                 else:
                     grad_fn(x, g, *args)
                 continue
             if returns_value:
                 f, new = grad_fn(x, *args)
-                scalars[FVAL] = f
             else:
                 new = grad_fn(x, *args)
             if new.ndim != 1 or new.shape[0] != n:
@@ -243,6 +292,10 @@ def make_loop(flags, dtype_name, returns_value, cast_grad, inplace):
                 grad = new
         if not cast_grad and not inplace and status != BAD_GRAD_SHAPE:
             g[:] = grad
+        scalars[T] = t
+        scalars[NIT] = nit
+        scalars[NGRAD] = ngrad
+        scalars[FVAL] = f
         return status
 
     return loop
