@@ -17,6 +17,7 @@ into results or errors. Shapes and dtypes are checked in Python first, because
 bounds checking is off here.
 """
 
+import threading
 from functools import lru_cache
 
 import numba
@@ -46,6 +47,15 @@ JIT_OPTIONS = dict(error_model="numpy", nogil=True)
 
 _element = numba.njit(inline="always", **JIT_OPTIONS)(rmsprop_element)
 
+# Above this many elements the threaded step beats the serial one on this
+# kind of machine (benchmarks/crossover.py measures it).
+PARALLEL_CROSSOVER = 200_000
+
+# numba's default "workqueue" threading layer aborts when two threads run
+# parallel code at once. A run that cannot take this lock uses the serial
+# kernels instead: same bits, never a crash, never a wait.
+PARALLEL_LOCK = threading.Lock()
+
 
 def work_rows(flags):
     """Row of each array in ``work``: only the rows the options need.
@@ -68,24 +78,35 @@ def _fused_step(work, g, rows, lr, alpha, one_minus_alpha, eps, momentum,
                 weight_decay, bias_scale, gtol, update, big, flags):
     """Check the gradient, then update every row of ``work`` in one pass.
 
-    Generic over the flags; always inlined into a caller that passes
-    constants, so the branches fold away. It lives at module level (not in
-    a factory's closure) so that the callers' closures hold only plain
+    Returns ``(status, stepped)``. Both loops are ``prange``: threads when
+    the caller is compiled with ``parallel=True``, plain loops otherwise;
+    the work is elementwise and the reductions are integer counts, so both
+    give the same bits.
+
+    Generic over the flags and always inlined into a caller that passes
+    constants, so the branches fold away. It lives at module level (not in a
+    factory's closure) so that the callers' closures hold only plain
     constants, which keeps numba's disk-cache key stable across processes.
-    Returns ``(status, stepped)``.
     """
     (maximize, centered, use_momentum, nesterov, eps_in_sqrt, lr_in_momentum,
-     decoupled_weight_decay, bounded) = flags
+     decoupled_weight_decay, bounded, parallel) = flags
     X, V, M, B, LO, HI = rows
-    # 1-D row views: simpler addressing than work[row, i] in the loops.
-    x, v, m, b, lo, hi = work[X], work[V], work[M], work[B], work[LO], work[HI]
+    # 1-D row views: simpler addressing than work[row, i] in the loops. One
+    # statement each: unpacked from one tuple, numba 0.68's parallel build
+    # loses the writes through them (tests/test_parallel.py would catch it).
+    x = work[X]
+    v = work[V]
+    m = work[M]
+    b = work[B]
+    lo = work[LO]
+    hi = work[HI]
     n = x.shape[0]
     # The gradient the rule follows: sign for maximize, coupled decay; with
     # bounds, L-BFGS-B's projected gradient clip(x - g) - x. Counting (no
     # early exit) lets the loop vectorise.
     n_bad = 0
     n_above = 0
-    for i in range(n):
+    for i in numba.prange(n):
         gi = g[i]
         n_bad += not abs(gi) <= big
         if maximize:
@@ -105,21 +126,22 @@ def _fused_step(work, g, rows, lr, alpha, one_minus_alpha, eps, momentum,
 
     zero = bias_scale - bias_scale
     n_bad = 0
-    for i in range(n):
+    for i in numba.prange(n):
         mi = m[i] if centered else zero
         bi = b[i] if use_momentum else zero
         xi, vi, mi, bi = _element(
-            x[i], g[i], v[i], mi, bi, lr, alpha, one_minus_alpha,
-            eps, momentum, weight_decay, bias_scale, maximize, centered,
+            x[i], g[i], v[i], mi, bi, lr, alpha, one_minus_alpha, eps,
+            momentum, weight_decay, bias_scale, maximize, centered,
             use_momentum, nesterov, eps_in_sqrt, lr_in_momentum,
             decoupled_weight_decay)
         # Keep an element's old values if any new one is not finite, so that
-        # x never holds NaN or inf (a select: still vectorises).
-        ok = abs(xi) <= big and vi <= big
+        # x never holds NaN or inf. A select and no short-circuit: the loop
+        # stays free of branches and vectorises.
+        ok = (abs(xi) <= big) & (vi <= big)
         if centered:
-            ok = ok and abs(mi) <= big
+            ok = ok & (abs(mi) <= big)
         if use_momentum:
-            ok = ok and abs(bi) <= big
+            ok = ok & (abs(bi) <= big)
         if bounded:
             xi = min(max(xi, lo[i]), hi[i])
         x[i] = xi if ok else x[i]
@@ -132,22 +154,27 @@ def _fused_step(work, g, rows, lr, alpha, one_minus_alpha, eps, momentum,
     return (OVERFLOW if n_bad else STEPPED), True
 
 
-def _constants(flags, dtype_name):
-    """The closure constants of a configuration's kernels."""
+def _constants(flags, dtype_name, parallel):
+    """The closure constants of a configuration's kernels.
+
+    ``parallel`` is among them although only the decorator uses it: numba's
+    cache key holds the closure's values but not ``parallel=``, so without
+    it the threaded and serial builds would overwrite each other on disk.
+    """
     rows = work_rows(flags)
     # Unused rows point at x; the branches that would read them fold away.
     row_tuple = (rows["x"], rows["v"], rows.get("m", 0), rows.get("b", 0),
                  rows.get("lo", 0), rows.get("hi", 0))
     flag_tuple = (flags.maximize, flags.centered, flags.use_momentum,
                   flags.nesterov, flags.eps_in_sqrt, flags.lr_in_momentum,
-                  flags.decoupled_weight_decay, flags.bounded)
+                  flags.decoupled_weight_decay, flags.bounded, parallel)
     real = np.dtype(dtype_name).type
     big = real(np.finfo(dtype_name).max)
     return row_tuple, flag_tuple, real, big, flags.bias_correction
 
 
 @lru_cache(maxsize=None)
-def make_step(flags, dtype_name):
+def make_step(flags, dtype_name, parallel=False):
     """Compile the fused RMSProp step for one configuration.
 
     Parameters
@@ -156,6 +183,9 @@ def make_step(flags, dtype_name):
         Which variant of the rule; constants in the compiled code.
     dtype_name : {'float32', 'float64'}
         Precision of the parameters, the gradient and the state.
+    parallel : bool
+        Split both passes over numba's threads. Elementwise work and integer
+        counts: the same bits as the serial step.
 
     Returns
     -------
@@ -170,9 +200,9 @@ def make_step(flags, dtype_name):
         dtype, as PyTorch rounds its Python scalars.
     """
     rows, constant_flags, real, big, bias_correction = _constants(
-        flags, dtype_name)
+        flags, dtype_name, parallel)
 
-    @numba.njit(cache=True, **JIT_OPTIONS)
+    @numba.njit(cache=True, parallel=parallel, **JIT_OPTIONS)
     def step(work, g, scalars, update):
         t = scalars[T] + 1
         if bias_correction:
@@ -193,7 +223,7 @@ def make_step(flags, dtype_name):
 
 
 @lru_cache(maxsize=None)
-def step_entry_point(flags, dtype_name):
+def step_entry_point(flags, dtype_name, parallel=False):
     """The compiled step for a C-contiguous gradient, without dispatch.
 
     Calling a numba dispatcher from Python types every argument first (about
@@ -204,11 +234,12 @@ def step_entry_point(flags, dtype_name):
     real = numba.from_dtype(np.dtype(dtype_name))
     sig = (numba.types.Array(real, 2, "C"), numba.types.Array(real, 1, "C"),
            numba.types.Array(numba.float64, 1, "C"), numba.types.boolean)
-    return make_step(flags, dtype_name).compile(sig)
+    return make_step(flags, dtype_name, parallel).compile(sig)
 
 
 @lru_cache(maxsize=None)
-def make_loop(flags, dtype_name, returns_value, cast_grad, inplace):
+def make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
+              parallel=False):
     """Compile the whole optimization loop around a jitted gradient.
 
     Parameters
@@ -223,6 +254,9 @@ def make_loop(flags, dtype_name, returns_value, cast_grad, inplace):
     inplace : bool
         The function writes the gradient into ``g``: ``grad_fn(x, g, *args)``
         (returning the value when ``returns_value``). No allocation at all.
+    parallel : bool
+        Run the step's two passes on numba's threads (the user's function
+        is called as it is).
 
     Returns
     -------
@@ -236,9 +270,9 @@ def make_loop(flags, dtype_name, returns_value, cast_grad, inplace):
         specialised on the user's functions.
     """
     rows, constant_flags, real, big, bias_correction = _constants(
-        flags, dtype_name)
+        flags, dtype_name, parallel)
 
-    @numba.njit(**JIT_OPTIONS)
+    @numba.njit(parallel=parallel, **JIT_OPTIONS)
     def loop(grad_fn, work, g, scalars, n_iter, args):
         # Hyperparameters and counters live in locals for the whole chunk
         # (scalars might alias work as far as the compiler knows, so keeping

@@ -328,6 +328,7 @@ class _Run:
         self.scalars[_cpu.FVAL] = np.nan
         self.g = None      # gradient at x
         self._value = None  # (t, fun(x)) once computed at step count t
+        self.parallel = False  # set by _run once it holds the lock
         self.compiled_value_calls = False
 
     @property
@@ -365,7 +366,8 @@ class _Run:
 
     def final_check(self):
         """Status when maxiter is reached: success if the gradient allows."""
-        step = _cpu.step_entry_point(self.settings.flags, self.x.dtype.name)
+        step = _cpu.step_entry_point(self.settings.flags, self.x.dtype.name,
+                                     self.parallel)
         code = step(self.work, self.g, self.scalars, False)
         return _KERNEL_TO_STATUS.get(code, _result.MAXITER)
 
@@ -396,7 +398,8 @@ def _python_driver(run):
     """
     obj, x = run.obj, run.x
     work, scalars = run.work, run.scalars
-    step = _cpu.step_entry_point(run.settings.flags, x.dtype.name)
+    step = _cpu.step_entry_point(run.settings.flags, x.dtype.name,
+                                 run.parallel)
     view = x.view()
     view.flags.writeable = False  # user code may read x, never write it
     if run.g is None:  # else the nopython driver fell back after computing it
@@ -445,7 +448,7 @@ def _nopython_driver(run, fn, returns_value):
     run.g = obj.grad(x)
     cast_grad = obj.raw_grad_dtype != x.dtype
     loop = _cpu.make_loop(s.flags, x.dtype.name, returns_value, cast_grad,
-                          obj.inplace)
+                          obj.inplace, run.parallel)
     if obj.raw_value is not None:
         scalars[_cpu.FVAL] = obj.value_at_grad
     g = run.g
@@ -502,6 +505,10 @@ def _run(fun, x0, args, jac, bounds, tol, callback, options, caller):
     obj = Objective(fun, x, args, jac, lo, hi, settings.finite_diff_rel_step)
     run = _Run(x, lo, hi, settings, obj, callback)
     picked = _pick_driver(obj, settings)
+    # Threads only for the run that holds the lock (see _cpu.PARALLEL_LOCK);
+    # a concurrent run goes serial, with the same bits.
+    locked = settings.parallel and _cpu.PARALLEL_LOCK.acquire(blocking=False)
+    run.parallel = bool(locked)
     try:
         if picked is None:
             status = _python_driver(run)
@@ -527,6 +534,9 @@ def _run(fun, x0, args, jac, bounds, tol, callback, options, caller):
             nfev=nfev, njev=njev, status=_result.INTERRUPTED,
             state=run.state())
         raise
+    finally:
+        if locked:
+            _cpu.PARALLEL_LOCK.release()
     res = run.result(status)
     if settings.disp:
         _result.report(res)

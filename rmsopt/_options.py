@@ -9,8 +9,11 @@ import numbers
 import warnings
 from typing import NamedTuple
 
+import numba
 import numpy as np
 from scipy.optimize import OptimizeWarning
+
+from ._cpu import PARALLEL_CROSSOVER
 
 # Each library's defaults for the options that differ between them
 # (REFERENCE.md section 1). TF1 and optax have no default learning rate; 1e-3
@@ -67,6 +70,9 @@ OPTIONS = {
                     "to continue that run exactly"),
     "driver": ("auto", "'auto', 'python' or 'nopython' (the compiled loop, "
                        "needs numba-jitted jac or fun with jac=True)"),
+    "parallel": ("auto", "run the step on numba's threads: 'auto' (above "
+                         "about 2e5 parameters, with more than one thread), "
+                         "True or False; the same bits either way"),
 }
 
 _BOOL_OPTIONS = ("centered", "maximize", "nesterov", "eps_in_sqrt",
@@ -105,6 +111,7 @@ class Settings(NamedTuple):
     state: object
     driver: str
     convention: str
+    parallel: bool
 
 
 def _number(name, value, low, high=math.inf, low_open=False, high_open=False,
@@ -198,6 +205,12 @@ def parse_options(options, n, tol=None, bounded=False):
     if driver not in ("auto", "python", "nopython"):
         raise ValueError(f"driver must be 'auto', 'python' or 'nopython', "
                          f"got {driver!r}")
+    parallel = values["parallel"]
+    if isinstance(parallel, str) and parallel == "auto":
+        parallel = n >= PARALLEL_CROSSOVER and numba.get_num_threads() > 1
+    elif not isinstance(parallel, (bool, np.bool_)):
+        raise ValueError(f"parallel must be 'auto', True or False, got "
+                         f"{parallel!r}")
 
     flags = Flags(
         maximize=values["maximize"], centered=values["centered"],
@@ -211,7 +224,7 @@ def parse_options(options, n, tol=None, bounded=False):
                     flags=flags, maxiter=int(maxiter), gtol=gtol,
                     disp=values["disp"], finite_diff_rel_step=step,
                     state=values["state"], driver=driver,
-                    convention=convention)
+                    convention=convention, parallel=bool(parallel))
 
 
 def show_options(solver=None, method=None, disp=True):

@@ -1,0 +1,1 @@
+"""rmsopt's asv benchmarks: see ../README.md."""

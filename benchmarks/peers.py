@@ -1,0 +1,841 @@
+#!/usr/bin/env python
+"""rmsopt against its peers: the same RMSProp in NumPy, PyTorch, optax/JAX
+and a hand-written numba loop, on the same problems.
+
+One RMSProp everywhere (PyTorch's): ``v = alpha*v + (1-alpha)*g*g;
+x -= lr*g/(sqrt(v)+eps)``, lr=1e-3, alpha=0.99, eps=1e-8, float64, gtol=0
+(no early stop), v starting at zero.
+
+Small problems (time per iteration)
+-----------------------------------
+Rosenbrock n=2 and the chained n=100 from (-1.2, 1, -1.2, ...), and least
+squares ``f = 0.5*||A x - b||^2`` with A of shape (200, 10), b of shape (200,)
+(standard normal, seed 0), x0 = 0. Peers:
+
+rmsopt-nb     rmsopt.minimize, in-place njit ``jac(x, out, *args)``,
+              ``driver="nopython"`` (the whole loop compiled)
+rmsopt-np     rmsopt.minimize, NumPy jac (``scipy.optimize.rosen_der``,
+              ``A.T @ (A @ x - b)``): the python driver
+numpy         a plain Python loop: NumPy jac, NumPy update
+np-grad       the NumPy jac alone in a Python loop (floor for a Python jac)
+torch-ag      torch.optim.RMSprop, gradient from autograd (zero_grad,
+              forward, backward, step)
+torch-hw      torch.optim.RMSprop, hand-written torch gradient assigned to
+              ``.grad`` (no autograd)
+optax         optax.rmsprop(lr, decay=0.99, eps=1e-8, eps_in_sqrt=False),
+              gradient from jax.grad, inside jax.jit + lax.fori_loop,
+              jax_enable_x64
+limit         the compiled limit: one @njit loop, gradient written into a
+              preallocated buffer by the same njit function rmsopt-nb uses
+
+Every run starts from x0 (setup included: ``minimize`` validation and result,
+optimizer construction, ``jnp`` transfer). Before timing, every peer's
+iterate after CHECK_ITERS iterations must match the NumPy loop's to
+``|x - x_ref| <= CHECK_RTOL * max|x_ref|`` elementwise, and rmsopt-nb must
+equal the limit bit for bit; otherwise the script stops.
+
+Large n (the update step alone, n = 1e7 float64)
+------------------------------------------------
+rmsopt.minimize with an in-place njit jac that fills ``out`` with a constant
+on its first call and leaves it unchanged after (so the step dominates);
+torch's ``optimizer.step()`` on a 1e7 tensor with a fixed ``.grad``; a NumPy
+in-place update into preallocated buffers; and, as references, hand-written
+numba fused loops (serial, and ``parallel=True``) and the same access pattern
+with trivial arithmetic (parallel: the bandwidth limit). Reported as
+effective GB/s = 5*8*n bytes per step (read x, g, v; write x, v). For rmsopt
+the step time is ``(t(maxiter=11) - t(maxiter=1)) / 10`` (fixed per-call
+costs, which at this n include allocating and copying several 80 MB arrays,
+cancel); the whole 10-iteration call is shown too.
+
+Method (as benchmarks/compare_drivers.py and shared/PERFORMANCE.md): JIT
+compilation is warmed up, each case gets an iteration count calibrated to
+about ``--target-ms`` per run, and every round times all cases once in a
+fresh random order. Reported: the median over rounds of the time per
+iteration, and the medians over rounds of the per-round ratios to the limit
+and to rmsopt-nb. Quote ratios: the machine is shared and noisy.
+
+Run::
+
+    NUMBA_CACHE_DIR=/tmp/nbcache_bench /work/venv/bin/python benchmarks/peers.py
+    ... benchmarks/peers.py --quick   # smoke run (< 1 min); writes to a temp dir
+
+Peers whose packages are missing (torch, jax/optax) are skipped with a
+message; without matplotlib no chart is drawn.
+"""
+
+import argparse
+import gc
+import os
+import platform
+import random
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+
+import numba
+import numpy as np
+import scipy
+from scipy.optimize import rosen, rosen_der
+
+import rmsopt
+
+try:
+    import torch
+except ImportError as exc:
+    torch = None
+    print(f"torch not importable ({exc}): skipping the torch peers")
+try:
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    import optax
+except ImportError as exc:
+    jax = None
+    print(f"jax/optax not importable ({exc}): skipping the optax peer")
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError as exc:
+    plt = None
+    print(f"matplotlib not importable ({exc}): no chart")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DEFAULT_MD = os.path.join(HERE, "peers.md")
+DEFAULT_PNG = os.path.join(ROOT, "docs", "_static", "peers.png")
+
+LR, ALPHA, EPS = 1e-3, 0.99, 1e-8
+OPTIONS = dict(lr=LR, alpha=ALPHA, eps=EPS, gtol=0.0)
+CHECK_ITERS = 200
+# Least squares reaches its minimum after ~150 iterations and then orbits it
+# at a distance of about lr, where RMSProp's normalised step amplifies
+# one-ulp differences in the gradient (BLAS vs loop summation order)
+# exponentially: 2e-16 after 100 iterations, 3e-11 after 200, 3e-3 after 500.
+# So it is checked before that, at 100.
+CHECK_ITERS_LSQ = 100
+CHECK_RTOL = 1e-12
+LARGE_N = 10**7
+LARGE_STEPS = 10
+LARGE_G = 0.5   # the fixed gradient of the large-n runs (every element)
+
+PEERS = {
+    "rmsopt-nb": "rmsopt, in-place njit jac (nopython driver)",
+    "rmsopt-np": "rmsopt, NumPy jac (python driver)",
+    "numpy": "plain NumPy loop",
+    "np-grad": "NumPy jac alone (floor for a Python jac)",
+    "torch-ag": "torch.optim.RMSprop, autograd gradient",
+    "torch-hw": "torch.optim.RMSprop, hand-written torch gradient",
+    "optax": "optax.rmsprop in jax.jit + lax.fori_loop",
+    "limit": "hand-written numba loop (compiled limit)",
+}
+JIT = dict(error_model="numpy", cache=True)
+
+
+# -- gradients --------------------------------------------------------------------
+
+@numba.njit(**JIT)
+def rosen_der_into(x, out):
+    """scipy's rosen_der, element by element, same operations in the same
+    order, written into ``out`` (rmsopt's in-place form)."""
+    n = x.shape[0]
+    for i in range(1, n - 1):
+        xm = x[i]
+        out[i] = (200.0 * (xm - x[i - 1] ** 2)
+                  - 400.0 * (x[i + 1] - xm ** 2) * xm - 2.0 * (1.0 - xm))
+    out[0] = -400.0 * x[0] * (x[1] - x[0] ** 2) - 2.0 * (1.0 - x[0])
+    out[n - 1] = 200.0 * (x[n - 1] - x[n - 2] ** 2)
+
+
+@numba.njit(**JIT)
+def lsq_grad_into(x, out, A, b):
+    """A.T @ (A @ x - b) into ``out``, one row of A at a time."""
+    m, n = A.shape
+    for j in range(n):
+        out[j] = 0.0
+    for i in range(m):
+        r = 0.0
+        for j in range(n):
+            r += A[i, j] * x[j]
+        r -= b[i]
+        for j in range(n):
+            out[j] += A[i, j] * r
+
+
+def lsq_fun(x, A, b):
+    r = A @ x - b
+    return 0.5 * float(r @ r)
+
+
+def lsq_grad(x, A, b):
+    return A.T @ (A @ x - b)
+
+
+def make_limit_loop(grad_into):
+    """The compiled limit for one gradient: the whole loop in one function."""
+    @numba.njit(error_model="numpy")
+    def loop(x, v, g, lr, alpha, one_minus_alpha, eps, n_iter, args):
+        for _ in range(n_iter):
+            grad_into(x, g, *args)
+            for i in range(x.shape[0]):
+                gi = g[i]
+                vi = alpha * v[i] + one_minus_alpha * gi * gi
+                v[i] = vi
+                x[i] = x[i] - lr * gi / (np.sqrt(vi) + eps)
+    return loop
+
+
+# -- torch and jax forms of the problems ---------------------------------------------
+
+def torch_rosen(x):
+    return torch.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def torch_rosen_der(x):
+    """scipy's rosen_der in torch operations."""
+    xm, xm_m1, xm_p1 = x[1:-1], x[:-2], x[2:]
+    der = torch.empty_like(x)
+    der[1:-1] = (200 * (xm - xm_m1 ** 2) - 400 * (xm_p1 - xm ** 2) * xm
+                 - 2 * (1 - xm))
+    der[0] = -400 * x[0] * (x[1] - x[0] ** 2) - 2 * (1 - x[0])
+    der[-1] = 200 * (x[-1] - x[-2] ** 2)
+    return der
+
+
+def torch_lsq(x, A, b):
+    r = A @ x - b
+    return 0.5 * (r @ r)
+
+
+def torch_lsq_grad(x, A, b):
+    return A.T @ (A @ x - b)
+
+
+def jax_rosen(x):
+    return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def jax_lsq(x, A, b):
+    r = A @ x - b
+    return 0.5 * (r @ r)
+
+
+class Problem:
+    def __init__(self, name, x0, args, fun, grad, grad_into, torch_loss,
+                 torch_grad, jax_loss, check_iters=CHECK_ITERS):
+        self.name, self.x0, self.args = name, x0, args
+        self.check_iters = check_iters
+        self.fun, self.grad, self.grad_into = fun, grad, grad_into
+        self.torch_loss, self.torch_grad = torch_loss, torch_grad
+        self.jax_loss = jax_loss
+
+
+def problems():
+    out = []
+    for n in (2, 100):
+        x0 = np.empty(n)
+        x0[0::2] = -1.2
+        x0[1::2] = 1.0
+        out.append(Problem(f"Rosenbrock n={n}", x0, (), rosen, rosen_der,
+                           rosen_der_into, torch_rosen, torch_rosen_der,
+                           jax_rosen if jax else None))
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((200, 10))
+    b = rng.standard_normal(200)
+    out.append(Problem("least squares A(200,10)", np.zeros(10), (A, b),
+                       lsq_fun, lsq_grad, lsq_grad_into, torch_lsq,
+                       torch_lsq_grad, jax_lsq if jax else None,
+                       check_iters=CHECK_ITERS_LSQ))
+    return out
+
+
+# -- the peers: each maker returns run(n_iter) -> final x as a NumPy array ------
+
+def make_rmsopt(p, jac, **extra):
+    def run(n_iter):
+        res = rmsopt.minimize(p.fun, p.x0, args=p.args, jac=jac,
+                              options=dict(OPTIONS, maxiter=n_iter, **extra))
+        if res.nit != n_iter or res.status != 1:
+            raise RuntimeError(f"unexpected stop: nit={res.nit}, "
+                               f"status={res.status}: {res.message}")
+        return res.x
+    return run
+
+
+def make_numpy(p):
+    def run(n_iter):
+        x = p.x0.copy()
+        v = np.zeros_like(x)
+        grad, args, sqrt = p.grad, p.args, np.sqrt
+        lr, alpha, oma, eps = LR, ALPHA, 1.0 - ALPHA, EPS
+        for _ in range(n_iter):
+            g = grad(x, *args)
+            v *= alpha
+            v += oma * g * g
+            x -= lr * g / (sqrt(v) + eps)
+        return x
+    return run
+
+
+def make_np_grad(p):
+    def run(n_iter):
+        x = p.x0.copy()
+        grad, args = p.grad, p.args
+        g = None
+        for _ in range(n_iter):
+            g = grad(x, *args)
+        return g
+    return run
+
+
+def make_limit(p):
+    loop = make_limit_loop(p.grad_into)
+
+    def run(n_iter):
+        x = p.x0.copy()
+        v = np.zeros_like(x)
+        g = np.empty_like(x)
+        loop(x, v, g, LR, ALPHA, 1.0 - ALPHA, EPS, n_iter, p.args)
+        return x
+    return run
+
+
+def make_torch_autograd(p):
+    targs = tuple(torch.from_numpy(a) for a in p.args)
+    loss_fn = p.torch_loss
+
+    def run(n_iter):
+        x = torch.tensor(p.x0, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.RMSprop([x], lr=LR, alpha=ALPHA, eps=EPS)
+        for _ in range(n_iter):
+            opt.zero_grad()
+            loss_fn(x, *targs).backward()
+            opt.step()
+        return x.detach().numpy()
+    return run
+
+
+def make_torch_handwritten(p):
+    targs = tuple(torch.from_numpy(a) for a in p.args)
+    grad_fn = p.torch_grad
+
+    def run(n_iter):
+        x = torch.tensor(p.x0, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.RMSprop([x], lr=LR, alpha=ALPHA, eps=EPS)
+        with torch.no_grad():
+            for _ in range(n_iter):
+                x.grad = grad_fn(x, *targs)
+                opt.step()
+        return x.detach().numpy()
+    return run
+
+
+def make_optax(p, eps_in_sqrt=False):
+    opt = optax.rmsprop(LR, decay=ALPHA, eps=EPS, eps_in_sqrt=eps_in_sqrt)
+    grad_fn = jax.grad(p.jax_loss)
+
+    @jax.jit
+    def solve(x0, n_iter, args):
+        def body(_, carry):
+            x, state = carry
+            g = grad_fn(x, *args)
+            updates, state = opt.update(g, state, x)
+            return optax.apply_updates(x, updates), state
+        return jax.lax.fori_loop(0, n_iter, body, (x0, opt.init(x0)))[0]
+
+    jargs = tuple(jnp.asarray(a) for a in p.args)
+
+    def run(n_iter):
+        x = solve(jnp.asarray(p.x0), n_iter, jargs)
+        return np.asarray(x.block_until_ready())
+    return run
+
+
+def peer_makers():
+    makers = {
+        "rmsopt-nb": lambda p: make_rmsopt(p, p.grad_into, driver="nopython"),
+        "rmsopt-np": lambda p: make_rmsopt(p, p.grad),
+        "numpy": make_numpy,
+        "np-grad": make_np_grad,
+        "limit": make_limit,
+    }
+    if torch is not None:
+        makers["torch-ag"] = make_torch_autograd
+        makers["torch-hw"] = make_torch_handwritten
+    if jax is not None:
+        makers["optax"] = make_optax
+    return {k: makers[k] for k in PEERS if k in makers}
+
+
+# -- checks and timing ----------------------------------------------------------------
+
+def deviation(x, ref):
+    """max |x - ref| / max |ref|."""
+    return np.abs(np.asarray(x, dtype=np.float64) - ref).max() / \
+        np.abs(ref).max()
+
+
+def check(p, runners):
+    """Every peer's x after ``p.check_iters`` iterations against the NumPy
+    loop's, to CHECK_RTOL; rmsopt-nb and the limit bit-identical. As a
+    control, optax with its default eps placement (inside the sqrt) must
+    fail the same check. Returns a line of notes."""
+    iters = p.check_iters
+    ref = runners["numpy"](iters)
+    notes = []
+    for k, run in runners.items():
+        if k in ("numpy", "np-grad"):
+            continue
+        x = run(iters)
+        dev = deviation(x, ref)
+        if not dev <= CHECK_RTOL:
+            raise AssertionError(
+                f"{p.name}: {k} disagrees with the NumPy loop after {iters} "
+                f"iterations: max |x - x_ref| / max |x_ref| = {dev:.3e} > "
+                f"{CHECK_RTOL:g}\n{k}: {x}\nnumpy: {ref}")
+        notes.append(f"{k} {'bit-identical' if dev == 0 else f'{dev:.1e}'}")
+    if not np.array_equal(runners["rmsopt-nb"](iters),
+                          runners["limit"](iters)):
+        raise AssertionError(f"{p.name}: rmsopt-nb and the compiled limit "
+                             f"run the same gradient and rule but differ")
+    if jax is not None:
+        dev = deviation(make_optax(p, eps_in_sqrt=True)(iters), ref)
+        if dev <= CHECK_RTOL:
+            raise AssertionError(f"{p.name}: the check cannot tell eps "
+                                 f"inside the sqrt from outside ({dev:.1e})")
+        notes.append(f"control (optax, eps inside sqrt) {dev:.1e}: rejected")
+    return f"after {iters} iterations vs the NumPy loop: " + ", ".join(notes)
+
+
+def timed(run, *a):
+    # No gc.collect() here: with numba loaded a full collection takes ~0.1 s.
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        run(*a)
+        return time.perf_counter() - start
+    finally:
+        gc.enable()
+
+
+def calibrate(run, target_s):
+    """An iteration count (1, 2 or 5 times a power of ten) for ~target_s."""
+    n_iter, t = 100, timed(run, 100)
+    while t < 0.01 and n_iter < 10**8:   # pilot too short to trust
+        n_iter *= 10
+        t = timed(run, n_iter)
+    want = target_s * n_iter / t
+    nice = [m * 10**e for e in range(2, 9) for m in (1, 2, 5)]
+    return max(100, min(nice, key=lambda k: abs(np.log(k / want))))
+
+
+def bench_small(args, rng):
+    runners, counts, notes = {}, {}, {}
+    makers = peer_makers()
+    for p in problems():
+        runners[p.name] = {k: make(p) for k, make in makers.items()}
+        t0 = time.perf_counter()
+        for run in runners[p.name].values():
+            run(10)       # compiles (or loads from cache) every kernel
+        warm = time.perf_counter() - t0
+        notes[p.name] = check(p, runners[p.name])
+        print(f"{p.name}: warm-up {warm:.2f} s; check {notes[p.name]}")
+        counts[p.name] = {k: calibrate(run, args.target_ms / 1e3)
+                          for k, run in runners[p.name].items()}
+    pairs = [(name, k) for name in runners for k in runners[name]]
+    per_iter = {pr: [] for pr in pairs}
+    to_limit = {pr: [] for pr in pairs}
+    to_rmsopt = {pr: [] for pr in pairs}
+    for r in range(args.rounds):
+        gc.collect()
+        rng.shuffle(pairs)
+        this = {}
+        for name, k in pairs:
+            n_iter = counts[name][k]
+            this[name, k] = timed(runners[name][k], n_iter) / n_iter
+        for (name, k), t in this.items():
+            per_iter[name, k].append(t)
+            to_limit[name, k].append(t / this[name, "limit"])
+            to_rmsopt[name, k].append(t / this[name, "rmsopt-nb"])
+        print(f"  round {r + 1}/{args.rounds} done")
+    med = statistics.median
+    rows = []
+    for name in runners:
+        for k in runners[name]:
+            ts = per_iter[name, k]
+            rows.append(dict(problem=name, peer=k, iters=counts[name][k],
+                             t=med(ts), tmin=min(ts), tmax=max(ts),
+                             limit=med(to_limit[name, k]),
+                             rmsopt=med(to_rmsopt[name, k])))
+    return rows
+
+
+# -- large n ---------------------------------------------------------------------------
+
+@numba.njit(error_model="numpy")
+def fill_once(x, out):
+    """In-place jac for the large-n rows: fills ``out`` on the first call
+    (rmsopt hands it a zeroed buffer), leaves it unchanged afterwards."""
+    if out[0] == 0.0:
+        out[:] = LARGE_G
+
+
+def zero_fun(x):
+    return 0.0
+
+
+@numba.njit(error_model="numpy")
+def fused_serial(x, g, v, lr, alpha, oma, eps, steps):
+    for _ in range(steps):
+        for i in range(x.shape[0]):
+            gi = g[i]
+            vi = alpha * v[i] + oma * gi * gi
+            v[i] = vi
+            x[i] = x[i] - lr * gi / (np.sqrt(vi) + eps)
+
+
+@numba.njit(error_model="numpy", parallel=True)
+def fused_parallel(x, g, v, lr, alpha, oma, eps, steps):
+    for _ in range(steps):
+        for i in numba.prange(x.shape[0]):
+            gi = g[i]
+            vi = alpha * v[i] + oma * gi * gi
+            v[i] = vi
+            x[i] = x[i] - lr * gi / (np.sqrt(vi) + eps)
+
+
+@numba.njit(error_model="numpy", parallel=True)
+def same_pattern_trivial(x, g, v, lr, alpha, oma, eps, steps):
+    """Read x, g, v; write x, v; next to no arithmetic: the bandwidth limit."""
+    for _ in range(steps):
+        for i in numba.prange(x.shape[0]):
+            gi = g[i]
+            v[i] = alpha * v[i] + gi
+            x[i] = x[i] - lr * gi
+
+
+def numpy_step(x, g, v, tmp):
+    v *= ALPHA
+    np.multiply(g, g, out=tmp)
+    tmp *= 1.0 - ALPHA
+    v += tmp
+    np.sqrt(v, out=tmp)
+    tmp += EPS
+    np.divide(g, tmp, out=tmp)
+    tmp *= LR
+    x -= tmp
+
+
+LARGE = {
+    "rmsopt-step": "rmsopt.minimize, step alone: (t(11 it) − t(1 it)) / 10",
+    "rmsopt-call": "rmsopt.minimize, whole call of 10 iterations / 10",
+    "torch": "torch.optim.RMSprop.step() (defaults: foreach=None)",
+    "numpy": "NumPy in-place ufuncs, preallocated temporary",
+    "numba-serial": "hand-written numba fused loop, serial",
+    "numba-parallel": "hand-written numba fused loop, parallel=True",
+    "bandwidth": "same access pattern, trivial arithmetic, parallel "
+                 "(bandwidth limit)",
+}
+
+
+def bench_large(args, rng):
+    n = args.large_n
+    x0 = np.random.default_rng(1).standard_normal(n)
+    g = np.full(n, LARGE_G)
+    opts = dict(OPTIONS, driver="nopython")
+
+    def rmsopt_run(maxiter):
+        def run():
+            res = rmsopt.minimize(zero_fun, x0, jac=fill_once,
+                                  options=dict(opts, maxiter=maxiter))
+            if res.nit != maxiter:
+                raise RuntimeError(f"large n: nit={res.nit}: {res.message}")
+            return res.x
+        return run
+
+    def numpy_run():
+        x, v, tmp = x0.copy(), np.zeros(n), np.empty(n)
+
+        def run():
+            for _ in range(LARGE_STEPS):
+                numpy_step(x, g, v, tmp)
+            return x
+        return run, (x, v, tmp)
+
+    def numba_run(kernel):
+        x, v = x0.copy(), np.zeros(n)
+
+        def run():
+            kernel(x, g, v, LR, ALPHA, 1.0 - ALPHA, EPS, LARGE_STEPS)
+            return x
+        return run
+
+    def torch_run():
+        p = torch.tensor(x0, dtype=torch.float64)
+        p.grad = torch.from_numpy(g)
+        opt = torch.optim.RMSprop([p], lr=LR, alpha=ALPHA, eps=EPS)
+
+        def run():
+            for _ in range(LARGE_STEPS):
+                opt.step()
+            return p.numpy()
+        return run
+
+    # Check: 10 steps from the same start agree (fresh state each).
+    np_fresh, _ = numpy_run()
+    ref = np_fresh().copy()
+    fresh = {"rmsopt": rmsopt_run(LARGE_STEPS)(),
+             "numba-serial": numba_run(fused_serial)().copy(),
+             "numba-parallel": numba_run(fused_parallel)().copy()}
+    if torch is not None:
+        fresh["torch"] = torch_run()().copy()
+    notes = []
+    for k, x in fresh.items():
+        dev = deviation(x, ref)
+        if not dev <= CHECK_RTOL:
+            raise AssertionError(f"large n: {k} vs NumPy after {LARGE_STEPS}"
+                                 f" steps: deviation {dev:.2e}")
+        notes.append(f"{k} {'bit-identical' if dev == 0 else f'{dev:.1e}'}")
+    print(f"large n={n:.0e}: check after {LARGE_STEPS} steps vs NumPy "
+          f"(max |x - x_ref| / max |x_ref| <= {CHECK_RTOL:g}): "
+          f"{', '.join(notes)}")
+    del fresh, np_fresh
+
+    cases = {
+        "rmsopt-11": rmsopt_run(LARGE_STEPS + 1),
+        "rmsopt-1": rmsopt_run(1),
+        "rmsopt-10": rmsopt_run(LARGE_STEPS),
+        "numpy": numpy_run()[0],
+        "numba-serial": numba_run(fused_serial),
+        "numba-parallel": numba_run(fused_parallel),
+        "bandwidth": numba_run(same_pattern_trivial),
+    }
+    if torch is not None:
+        cases["torch"] = torch_run()
+    for run in cases.values():
+        run()     # warm-up: compile, create torch's state, touch pages
+    times = {k: [] for k in cases}
+    keys = list(cases)
+    for _ in range(args.rounds):
+        gc.collect()
+        rng.shuffle(keys)
+        for k in keys:
+            times[k].append(timed(cases[k]))
+    step = {}
+    for k in times:
+        if k in ("rmsopt-11", "rmsopt-1"):
+            continue
+        key = "rmsopt-call" if k == "rmsopt-10" else k
+        step[key] = [t / LARGE_STEPS for t in times[k]]
+    step["rmsopt-step"] = [(a - b) / LARGE_STEPS for a, b in
+                           zip(times["rmsopt-11"], times["rmsopt-1"])]
+    med = statistics.median
+    rows = []
+    nbytes = 5 * 8 * n
+    for k in LARGE:
+        if k not in step:
+            continue
+        ts = step[k]
+        ratio = med([a / b for a, b in zip(ts, step["rmsopt-step"])])
+        rows.append(dict(peer=k, t=med(ts), gbs=nbytes / med(ts) / 1e9,
+                         gbs_lo=nbytes / max(ts) / 1e9,
+                         gbs_hi=nbytes / min(ts) / 1e9, rmsopt=ratio))
+    return rows
+
+
+# -- report ---------------------------------------------------------------------------
+
+def fmt_time(seconds):
+    us = seconds * 1e6
+    if us >= 10:
+        return f"{us:.1f} µs"
+    if us >= 1:
+        return f"{us:.2f} µs"
+    return f"{us:.3f} µs"
+
+
+def machine():
+    model = "unknown CPU"
+    flags = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and model == "unknown CPU":
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    simd = "AVX-512" if "avx512f" in flags else (
+        "AVX2" if "avx2" in flags else "no AVX2")
+    l3 = ""
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cache/index3/size") as f:
+            l3 = f", L3 {f.read().strip()}"
+    except OSError:
+        pass
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else os.cpu_count()
+    return (f"{model}, {cpus} CPUs usable ({os.cpu_count()} online), {simd}"
+            f"{l3}; {platform.system()} {platform.release()}")
+
+
+def versions():
+    parts = [f"python {platform.python_version()}", f"numpy {np.__version__}",
+             f"scipy {scipy.__version__}", f"numba {numba.__version__}",
+             f"rmsopt {rmsopt.__version__}"]
+    if torch is not None:
+        parts.append(f"torch {torch.__version__} "
+                     f"({torch.get_num_threads()} threads)")
+    if jax is not None:
+        parts.append(f"jax {jax.__version__}")
+        parts.append(f"optax {optax.__version__}")
+    if plt is not None:
+        parts.append(f"matplotlib {matplotlib.__version__}")
+    return ", ".join(parts) + f"; numba threads {numba.get_num_threads()}"
+
+
+def command():
+    env = "".join(f"{k}={os.environ[k]} " for k in ("NUMBA_CACHE_DIR",)
+                  if k in os.environ)
+    script = os.path.relpath(os.path.abspath(sys.argv[0]), ROOT)
+    return (f"{env}{shlex.quote(sys.executable)} {script} "
+            f"{' '.join(shlex.quote(a) for a in sys.argv[1:])}").strip()
+
+
+def markdown(small, large, header, args):
+    lines = [f"# rmsopt and its peers: RMSProp time per iteration", ""]
+    lines += [f"- {h}" for h in header] + [""]
+    lines += ["## Small problems: time per iteration", "",
+              f"Median over {args.rounds} rounds; ratios are medians of "
+              "per-round ratios (> 1: slower than the limit / than rmsopt).",
+              "",
+              "| problem | peer | iterations per run | time per iteration "
+              "| min–max | × compiled limit | × rmsopt (nopython) |",
+              "|---|---|---:|---:|---:|---:|---:|"]
+    for r in small:
+        lines.append(
+            f"| {r['problem']} | {PEERS[r['peer']]} | {r['iters']:,} | "
+            f"{fmt_time(r['t'])} | {fmt_time(r['tmin'])} – "
+            f"{fmt_time(r['tmax'])} | {r['limit']:.2f}× | {r['rmsopt']:.2f}× |")
+    if large:
+        n = args.large_n
+        lines += ["", f"## Large n: the update step alone, n = {n:.0e} "
+                  f"float64", "",
+                  f"Effective GB/s = 5 × 8 × n bytes per step (read x, g, v; "
+                  f"write x, v) / time per step; median over {args.rounds} "
+                  f"rounds of {LARGE_STEPS} steps.", "",
+                  "| peer | time per step | effective GB/s | min–max GB/s "
+                  "| × rmsopt step |",
+                  "|---|---:|---:|---:|---:|"]
+        for r in large:
+            lines.append(
+                f"| {LARGE[r['peer']]} | {r['t'] * 1e3:.2f} ms | "
+                f"{r['gbs']:.1f} | {r['gbs_lo']:.1f} – {r['gbs_hi']:.1f} | "
+                f"{r['rmsopt']:.2f}× |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(small, large, path, title, large_n):
+    names = list(dict.fromkeys(r["problem"] for r in small))
+    peers = list(dict.fromkeys(r["peer"] for r in small))
+    t = {(r["problem"], r["peer"]): r["t"] * 1e6 for r in small}
+    fig, axes = plt.subplots(
+        1, 2 if large else 1, figsize=(13 if large else 9, 5),
+        gridspec_kw=dict(width_ratios=[2.2, 1] if large else [1]),
+        squeeze=False)
+    ax = axes[0, 0]
+    width = 0.8 / len(peers)
+    cmap = plt.get_cmap("tab10")
+    for j, k in enumerate(peers):
+        xs = [i + (j - (len(peers) - 1) / 2) * width for i in range(len(names))]
+        ax.bar(xs, [t[name, k] for name in names], width, label=k,
+               color=cmap(j))
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("time per iteration (µs, log scale)")
+    ax.set_title("small problems: time per iteration (lower is better)")
+    ax.grid(axis="y", which="both", alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    if large:
+        ax = axes[0, 1]
+        labels = [r["peer"] for r in large]
+        ax.barh(range(len(large)), [r["gbs"] for r in large],
+                color=[cmap(1) if k.startswith("rmsopt") else cmap(7)
+                       for k in labels])
+        ax.set_yticks(range(len(large)), labels)
+        ax.invert_yaxis()
+        ax.set_xlabel("effective GB/s (higher is better)")
+        ax.set_title(f"update step alone, n = {large_n:.0e} float64")
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--target-ms", type=float, default=50.0,
+                        help="aimed-at duration of one timed run")
+    parser.add_argument("--large-n", type=int, default=LARGE_N)
+    parser.add_argument("--no-large", action="store_true",
+                        help="skip the large-n rows")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 2 rounds of ~5 ms runs, n=1e6, "
+                             "output to a temp dir unless --md/--png given")
+    parser.add_argument("--md", default=None,
+                        help=f"Markdown table (default {DEFAULT_MD})")
+    parser.add_argument("--png", default=None,
+                        help=f"bar chart (default {DEFAULT_PNG})")
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.target_ms = min(args.rounds, 2), 5.0
+        args.large_n = min(args.large_n, 10**6)
+        tmp = tempfile.gettempdir()
+        args.md = args.md or os.path.join(tmp, "rmsopt_peers_quick.md")
+        args.png = args.png or os.path.join(tmp, "rmsopt_peers_quick.png")
+    args.md = args.md or DEFAULT_MD
+    args.png = args.png or DEFAULT_PNG
+    rng = random.Random(args.seed)
+    started = time.perf_counter()
+
+    header = [f"machine: {machine()}",
+              f"versions: {versions()}",
+              f"command: `{command()}`",
+              f"rule: PyTorch's RMSprop, lr={LR}, alpha={ALPHA}, eps={EPS}, "
+              f"float64, gtol=0; {args.rounds} rounds, cases in random order "
+              f"each round, runs of ~{args.target_ms:g} ms",
+              f"check: after {CHECK_ITERS} iterations ({CHECK_ITERS_LSQ} for "
+              f"least squares) every peer's x is within {CHECK_RTOL:g} × "
+              f"max|x| of the NumPy loop's (elementwise); rmsopt (nopython) "
+              f"equals the compiled limit bit for bit; optax with eps inside "
+              f"the sqrt fails it (control)"]
+    print("\n".join(header) + "\n")
+    small = bench_small(args, rng)
+    large = [] if args.no_large else bench_large(args, rng)
+    elapsed = time.perf_counter() - started
+    header.append(f"run time: {elapsed:.0f} s"
+                  f"{' (quick smoke run)' if args.quick else ''}")
+    text = markdown(small, large, header, args)
+    print("\n" + text)
+    os.makedirs(os.path.dirname(os.path.abspath(args.md)), exist_ok=True)
+    with open(args.md, "w") as f:
+        f.write(text)
+    print(f"wrote {args.md}")
+    if plt is not None:
+        chart(small, large, args.png,
+              f"RMSProp (PyTorch's rule), float64 — {machine()}", args.large_n)
+        print(f"wrote {args.png}")
+    return 0
+
+
+if __name__ == "__main__":
+    warnings.simplefilter("error", RuntimeWarning)
+    sys.exit(main())
