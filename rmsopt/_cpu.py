@@ -237,6 +237,14 @@ def step_entry_point(flags, dtype_name, parallel=False):
     return make_step(flags, dtype_name, parallel).compile(sig)
 
 
+@numba.njit(inline="always", **JIT_OPTIONS)
+def _copy(source, target):
+    """``target[:] = source``, casting as NumPy does. An explicit loop: the
+    slice assignment costs seconds of compilation."""
+    for i in range(source.shape[0]):
+        target[i] = source[i]
+
+
 @lru_cache(maxsize=None)
 def make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
               parallel=False):
@@ -321,11 +329,11 @@ def make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
                 status = BAD_GRAD_SHAPE
                 break
             if cast_grad:
-                g[:] = new
+                _copy(new, g)
             else:
                 grad = new
         if not cast_grad and not inplace and status != BAD_GRAD_SHAPE:
-            g[:] = grad
+            _copy(grad, g)
         scalars[T] = t
         scalars[NIT] = nit
         scalars[NGRAD] = ngrad
