@@ -37,15 +37,18 @@ equal the limit bit for bit; otherwise the script stops.
 Large n (the update step alone, n = 1e7 float64)
 ------------------------------------------------
 rmsopt.minimize with an in-place njit jac that fills ``out`` with a constant
-on its first call and leaves it unchanged after (so the step dominates);
-torch's ``optimizer.step()`` on a 1e7 tensor with a fixed ``.grad``; a NumPy
-in-place update into preallocated buffers; and, as references, hand-written
-numba fused loops (serial, and ``parallel=True``) and the same access pattern
-with trivial arithmetic (parallel: the bandwidth limit). Reported as
-effective GB/s = 5*8*n bytes per step (read x, g, v; write x, v). For rmsopt
-the step time is ``(t(maxiter=11) - t(maxiter=1)) / 10`` (fixed per-call
-costs, which at this n include allocating and copying several 80 MB arrays,
-cancel); the whole 10-iteration call is shown too.
+on its first call and leaves it unchanged after (so the step dominates), 10
+iterations, default options (and ``parallel=False`` too when this rmsopt has
+that option); torch's ``optimizer.step()`` on a 1e7 tensor with a fixed
+``.grad``; a NumPy in-place update into preallocated buffers; and, as
+references, hand-written numba fused loops (serial, and ``parallel=True``)
+and the same access pattern with trivial arithmetic (parallel: the bandwidth
+limit). Reported as effective GB/s = 5*8*n bytes per step (read x, g, v;
+write x, v). rmsopt's "step alone" is the per-round difference
+``(t(maxiter=11) - t(maxiter=1)) / 10``: at this n a call's fixed costs
+(validating and copying x0, allocating the work arrays, copying x, jac and
+the state into the result) are several 80 MB passes, shown in their own row,
+as is the whole 10-iteration call.
 
 Method (as benchmarks/compare_drivers.py and shared/PERFORMANCE.md): JIT
 compilation is warmed up, each case gets an iteration count calibrated to
@@ -58,6 +61,9 @@ Run::
 
     NUMBA_CACHE_DIR=/tmp/nbcache_bench /work/venv/bin/python benchmarks/peers.py
     ... benchmarks/peers.py --quick   # smoke run (< 1 min); writes to a temp dir
+    ... benchmarks/peers.py --rst-from benchmarks/peers.md   # tables as reST
+
+Writes benchmarks/peers.md (also printed) and docs/_static/peers.png.
 
 Peers whose packages are missing (torch, jax/optax) are skipped with a
 message; without matplotlib no chart is drawn.
@@ -531,7 +537,9 @@ def numpy_step(x, g, v, tmp):
 
 LARGE = {
     "rmsopt-step": "rmsopt.minimize, step alone: (t(11 it) − t(1 it)) / 10",
+    "rmsopt-step-serial": "rmsopt.minimize parallel=False, step alone",
     "rmsopt-call": "rmsopt.minimize, whole call of 10 iterations / 10",
+    "rmsopt-fixed": "rmsopt.minimize, fixed cost of a call (maxiter=1)",
     "torch": "torch.optim.RMSprop.step() (defaults: foreach=None)",
     "numpy": "NumPy in-place ufuncs, preallocated temporary",
     "numba-serial": "hand-written numba fused loop, serial",
@@ -539,18 +547,35 @@ LARGE = {
     "bandwidth": "same access pattern, trivial arithmetic, parallel "
                  "(bandwidth limit)",
 }
+DIFFERENTIAL = ("rmsopt-step", "rmsopt-step-serial")
+
+
+def rmsopt_has_option(name):
+    """Whether this rmsopt knows the option (an unknown one only warns)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", scipy.optimize.OptimizeWarning)
+        try:
+            rmsopt.minimize(rosen, np.zeros(2), jac=rosen_der,
+                            options={name: False, "maxiter": 1})
+        except scipy.optimize.OptimizeWarning:
+            return False
+    return True
 
 
 def bench_large(args, rng):
-    n = args.large_n
+    n, steps = args.large_n, LARGE_STEPS
     x0 = np.random.default_rng(1).standard_normal(n)
     g = np.full(n, LARGE_G)
-    opts = dict(OPTIONS, driver="nopython")
+    serial = rmsopt_has_option("parallel")
+    if not serial:
+        print("this rmsopt has no 'parallel' option: no serial rmsopt row")
 
-    def rmsopt_run(maxiter):
+    def rmsopt_run(maxiter, **extra):
+        options = dict(OPTIONS, driver="nopython", maxiter=maxiter, **extra)
+
         def run():
             res = rmsopt.minimize(zero_fun, x0, jac=fill_once,
-                                  options=dict(opts, maxiter=maxiter))
+                                  options=options)
             if res.nit != maxiter:
                 raise RuntimeError(f"large n: nit={res.nit}: {res.message}")
             return res.x
@@ -560,16 +585,16 @@ def bench_large(args, rng):
         x, v, tmp = x0.copy(), np.zeros(n), np.empty(n)
 
         def run():
-            for _ in range(LARGE_STEPS):
+            for _ in range(steps):
                 numpy_step(x, g, v, tmp)
             return x
-        return run, (x, v, tmp)
+        return run
 
     def numba_run(kernel):
         x, v = x0.copy(), np.zeros(n)
 
         def run():
-            kernel(x, g, v, LR, ALPHA, 1.0 - ALPHA, EPS, LARGE_STEPS)
+            kernel(x, g, v, LR, ALPHA, 1.0 - ALPHA, EPS, steps)
             return x
         return run
 
@@ -579,70 +604,84 @@ def bench_large(args, rng):
         opt = torch.optim.RMSprop([p], lr=LR, alpha=ALPHA, eps=EPS)
 
         def run():
-            for _ in range(LARGE_STEPS):
+            for _ in range(steps):
                 opt.step()
             return p.numpy()
         return run
 
-    # Check: 10 steps from the same start agree (fresh state each).
-    np_fresh, _ = numpy_run()
-    ref = np_fresh().copy()
-    fresh = {"rmsopt": rmsopt_run(LARGE_STEPS)(),
-             "numba-serial": numba_run(fused_serial)().copy(),
-             "numba-parallel": numba_run(fused_parallel)().copy()}
+    # Check: `steps` steps from x0 with fresh state agree with NumPy's.
+    ref = numpy_run()().copy()
+    fresh = {"rmsopt": rmsopt_run(steps)(),
+             "numba-serial": numba_run(fused_serial)(),
+             "numba-parallel": numba_run(fused_parallel)()}
+    if serial:
+        fresh["rmsopt parallel=False"] = rmsopt_run(steps, parallel=False)()
     if torch is not None:
-        fresh["torch"] = torch_run()().copy()
+        fresh["torch"] = torch_run()()
     notes = []
     for k, x in fresh.items():
         dev = deviation(x, ref)
         if not dev <= CHECK_RTOL:
-            raise AssertionError(f"large n: {k} vs NumPy after {LARGE_STEPS}"
-                                 f" steps: deviation {dev:.2e}")
+            raise AssertionError(f"large n: {k} vs NumPy after {steps} "
+                                 f"steps: deviation {dev:.2e}")
         notes.append(f"{k} {'bit-identical' if dev == 0 else f'{dev:.1e}'}")
-    print(f"large n={n:.0e}: check after {LARGE_STEPS} steps vs NumPy "
+    print(f"large n={n:.0e}: check after {steps} steps vs NumPy "
           f"(max |x - x_ref| / max |x_ref| <= {CHECK_RTOL:g}): "
           f"{', '.join(notes)}")
-    del fresh, np_fresh
+    del fresh, ref
 
     cases = {
-        "rmsopt-11": rmsopt_run(LARGE_STEPS + 1),
-        "rmsopt-1": rmsopt_run(1),
-        "rmsopt-10": rmsopt_run(LARGE_STEPS),
-        "numpy": numpy_run()[0],
+        "rmsopt-long": rmsopt_run(steps + 1),
+        "rmsopt-fixed": rmsopt_run(1),
+        "rmsopt-call": rmsopt_run(steps),
+        "numpy": numpy_run(),
         "numba-serial": numba_run(fused_serial),
         "numba-parallel": numba_run(fused_parallel),
         "bandwidth": numba_run(same_pattern_trivial),
     }
+    if serial:
+        cases["rmsopt-long-serial"] = rmsopt_run(steps + 1, parallel=False)
+        cases["rmsopt-fixed-serial"] = rmsopt_run(1, parallel=False)
     if torch is not None:
         cases["torch"] = torch_run()
     for run in cases.values():
         run()     # warm-up: compile, create torch's state, touch pages
     times = {k: [] for k in cases}
     keys = list(cases)
-    for _ in range(args.rounds):
+    for r in range(args.rounds):
         gc.collect()
         rng.shuffle(keys)
         for k in keys:
             times[k].append(timed(cases[k]))
-    step = {}
-    for k in times:
-        if k in ("rmsopt-11", "rmsopt-1"):
-            continue
-        key = "rmsopt-call" if k == "rmsopt-10" else k
-        step[key] = [t / LARGE_STEPS for t in times[k]]
-    step["rmsopt-step"] = [(a - b) / LARGE_STEPS for a, b in
-                           zip(times["rmsopt-11"], times["rmsopt-1"])]
+        print(f"  large n: round {r + 1}/{args.rounds} done")
+    # Per step, per round. The rmsopt "step alone" rows are per-round
+    # differences of two calls, so no min-max is shown for them.
+    per_step = {k: [t / steps for t in times[k]] for k in
+                ("rmsopt-call", "numpy", "numba-serial", "numba-parallel",
+                 "bandwidth", "torch") if k in times}
+    per_step["rmsopt-fixed"] = times["rmsopt-fixed"]   # per call
+    for k, long, short in (("rmsopt-step", "rmsopt-long", "rmsopt-fixed"),
+                           ("rmsopt-step-serial", "rmsopt-long-serial",
+                            "rmsopt-fixed-serial")):
+        if long in times:
+            per_step[k] = [(a - b) / steps
+                           for a, b in zip(times[long], times[short])]
     med = statistics.median
-    rows = []
     nbytes = 5 * 8 * n
+    rows = []
     for k in LARGE:
-        if k not in step:
+        if k not in per_step:
             continue
-        ts = step[k]
-        ratio = med([a / b for a, b in zip(ts, step["rmsopt-step"])])
-        rows.append(dict(peer=k, t=med(ts), gbs=nbytes / med(ts) / 1e9,
-                         gbs_lo=nbytes / max(ts) / 1e9,
-                         gbs_hi=nbytes / min(ts) / 1e9, rmsopt=ratio))
+        ts = per_step[k]
+        rows.append(dict(
+            peer=k, t=med(ts),
+            gbs=None if k == "rmsopt-fixed" else nbytes / med(ts) / 1e9,
+            gbs_lo=None if k in DIFFERENTIAL or k == "rmsopt-fixed"
+            else nbytes / max(ts) / 1e9,
+            gbs_hi=None if k in DIFFERENTIAL or k == "rmsopt-fixed"
+            else nbytes / min(ts) / 1e9,
+            rmsopt=med([a / b for a, b in zip(ts, per_step["rmsopt-step"])]),
+            bw=med([a / b for a, b in zip(ts, per_step["bandwidth"])])))
     return rows
 
 
@@ -698,6 +737,29 @@ def versions():
     return ", ".join(parts) + f"; numba threads {numba.get_num_threads()}"
 
 
+def source():
+    """rmsopt's git commit, and whether its files differ from it."""
+    import subprocess
+    try:
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short",
+                               "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain",
+                                "--", "rmsopt"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "rmsopt source: not a git checkout"
+    return (f"rmsopt source: commit {head}"
+            f"{' + uncommitted changes in rmsopt/' if dirty else ''}")
+
+
+def load():
+    try:
+        return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    except OSError:
+        return "load average unknown"
+
+
 def command():
     env = "".join(f"{k}={os.environ[k]} " for k in ("NUMBA_CACHE_DIR",)
                   if k in os.environ)
@@ -727,15 +789,21 @@ def markdown(small, large, header, args):
                   f"float64", "",
                   f"Effective GB/s = 5 × 8 × n bytes per step (read x, g, v; "
                   f"write x, v) / time per step; median over {args.rounds} "
-                  f"rounds of {LARGE_STEPS} steps.", "",
+                  f"rounds of {LARGE_STEPS} steps. rmsopt's step alone is "
+                  f"the median of per-round differences t(maxiter="
+                  f"{LARGE_STEPS + 1}) − t(maxiter=1), so it has no "
+                  f"min–max; the fixed-cost row is per call, not per step.",
+                  "",
                   "| peer | time per step | effective GB/s | min–max GB/s "
-                  "| × rmsopt step |",
-                  "|---|---:|---:|---:|---:|"]
+                  "| × rmsopt step | × bandwidth limit |",
+                  "|---|---:|---:|---:|---:|---:|"]
         for r in large:
+            gbs = "—" if r["gbs"] is None else f"{r['gbs']:.1f}"
+            rng_ = ("—" if r["gbs_lo"] is None
+                    else f"{r['gbs_lo']:.1f} – {r['gbs_hi']:.1f}")
             lines.append(
-                f"| {LARGE[r['peer']]} | {r['t'] * 1e3:.2f} ms | "
-                f"{r['gbs']:.1f} | {r['gbs_lo']:.1f} – {r['gbs_hi']:.1f} | "
-                f"{r['rmsopt']:.2f}× |")
+                f"| {LARGE[r['peer']]} | {r['t'] * 1e3:.2f} ms | {gbs} | "
+                f"{rng_} | {r['rmsopt']:.2f}× | {r['bw']:.2f}× |")
     return "\n".join(lines) + "\n"
 
 
@@ -744,7 +812,7 @@ def chart(small, large, path, title, large_n):
     peers = list(dict.fromkeys(r["peer"] for r in small))
     t = {(r["problem"], r["peer"]): r["t"] * 1e6 for r in small}
     fig, axes = plt.subplots(
-        1, 2 if large else 1, figsize=(13 if large else 9, 5),
+        1, 2 if large else 1, figsize=(13 if large else 9, 5.6),
         gridspec_kw=dict(width_ratios=[2.2, 1] if large else [1]),
         squeeze=False)
     ax = axes[0, 0]
@@ -759,8 +827,10 @@ def chart(small, large, path, title, large_n):
     ax.set_ylabel("time per iteration (µs, log scale)")
     ax.set_title("small problems: time per iteration (lower is better)")
     ax.grid(axis="y", which="both", alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, ncol=4, loc="upper center",
+              bbox_to_anchor=(0.5, -0.08))
     if large:
+        large = [r for r in large if r["gbs"] is not None]
         ax = axes[0, 1]
         labels = [r["peer"] for r in large]
         ax.barh(range(len(large)), [r["gbs"] for r in large],
@@ -776,6 +846,44 @@ def chart(small, large, path, title, large_n):
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def markdown_to_rst(text):
+    """The Markdown tables of a peers.md as reST list-tables (printed by
+    ``--rst-from``, pasted into docs/peers.rst)."""
+    out, table = [], []
+
+    def esc(text):
+        """Escape reST markup outside ``literal`` parts."""
+        parts = text.replace("`", "``").split("``")
+        for i in range(0, len(parts), 2):
+            parts[i] = parts[i].replace("|", "\\|").replace("*", "\\*")
+        return "``".join(parts)
+
+    def flush():
+        if not table:
+            return
+        rows = [[esc(c.strip()) for c in line.strip("|").split("|")]
+                for line in table if not set(line) <= set("|-: ")]
+        out.extend([".. list-table::", "   :header-rows: 1", ""])
+        for row in rows:
+            out.append(f"   * - {row[0]}")
+            out.extend(f"     - {c}" for c in row[1:])
+        out.append("")
+        table.clear()
+
+    for line in text.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        flush()
+        if line.startswith("#"):
+            title = line.lstrip("#").strip()
+            out.extend([title, "-" * len(title)])
+        else:
+            out.append(esc(line))
+    flush()
+    return "\n".join(out) + "\n"
 
 
 def main(argv=None):
@@ -794,7 +902,14 @@ def main(argv=None):
     parser.add_argument("--png", default=None,
                         help=f"bar chart (default {DEFAULT_PNG})")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--rst-from", metavar="MD", default=None,
+                        help="only print the tables of MD (a peers.md) as "
+                             "reST list-tables, for docs/peers.rst")
     args = parser.parse_args(argv)
+    if args.rst_from:
+        with open(args.rst_from) as f:
+            print(markdown_to_rst(f.read()), end="")
+        return 0
     if args.quick:
         args.rounds, args.target_ms = min(args.rounds, 2), 5.0
         args.large_n = min(args.large_n, 10**6)
@@ -805,9 +920,10 @@ def main(argv=None):
     args.png = args.png or DEFAULT_PNG
     rng = random.Random(args.seed)
     started = time.perf_counter()
+    load_start = load()
 
     header = [f"machine: {machine()}",
-              f"versions: {versions()}",
+              f"versions: {versions()}; {source()}",
               f"command: `{command()}`",
               f"rule: PyTorch's RMSprop, lr={LR}, alpha={ALPHA}, eps={EPS}, "
               f"float64, gtol=0; {args.rounds} rounds, cases in random order "
@@ -821,6 +937,8 @@ def main(argv=None):
     small = bench_small(args, rng)
     large = [] if args.no_large else bench_large(args, rng)
     elapsed = time.perf_counter() - started
+    header.insert(1, f"{load_start} at the start, {load()} at the end "
+                  f"(1, 5, 15 min; {os.cpu_count()} CPUs)")
     header.append(f"run time: {elapsed:.0f} s"
                   f"{' (quick smoke run)' if args.quick else ''}")
     text = markdown(small, large, header, args)

@@ -173,7 +173,6 @@ def _constants(flags, dtype_name, parallel):
     return row_tuple, flag_tuple, real, big, flags.bias_correction
 
 
-@lru_cache(maxsize=None)
 def make_step(flags, dtype_name, parallel=False):
     """Compile the fused RMSProp step for one configuration.
 
@@ -199,6 +198,12 @@ def make_step(flags, dtype_name, parallel=False):
         ``1 - alpha**t`` computed in float64, is rounded once to the working
         dtype, as PyTorch rounds its Python scalars.
     """
+    # One cache entry per configuration however the arguments are spelled.
+    return _make_step(flags, dtype_name, bool(parallel))
+
+
+@lru_cache(maxsize=None)
+def _make_step(flags, dtype_name, parallel):
     rows, constant_flags, real, big, bias_correction = _constants(
         flags, dtype_name, parallel)
 
@@ -222,7 +227,6 @@ def make_step(flags, dtype_name, parallel=False):
     return step
 
 
-@lru_cache(maxsize=None)
 def step_entry_point(flags, dtype_name, parallel=False):
     """The compiled step for a C-contiguous gradient, without dispatch.
 
@@ -231,6 +235,11 @@ def step_entry_point(flags, dtype_name, parallel=False):
     arguments, so the caller must pass exactly: a C-contiguous 2-D ``work``
     and 1-D gradient of ``dtype_name``, the float64 ``scalars``, and a bool.
     """
+    return _step_entry_point(flags, dtype_name, bool(parallel))
+
+
+@lru_cache(maxsize=None)
+def _step_entry_point(flags, dtype_name, parallel):
     real = numba.from_dtype(np.dtype(dtype_name))
     sig = (numba.types.Array(real, 2, "C"), numba.types.Array(real, 1, "C"),
            numba.types.Array(numba.float64, 1, "C"), numba.types.boolean)
@@ -245,7 +254,6 @@ def _copy(source, target):
         target[i] = source[i]
 
 
-@lru_cache(maxsize=None)
 def make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
               parallel=False):
     """Compile the whole optimization loop around a jitted gradient.
@@ -277,6 +285,13 @@ def make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
         counters in ``scalars`` are up to date. Not cached on disk: it is
         specialised on the user's functions.
     """
+    return _make_loop(flags, dtype_name, bool(returns_value),
+                      bool(cast_grad), bool(inplace), bool(parallel))
+
+
+@lru_cache(maxsize=None)
+def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
+               parallel):
     rows, constant_flags, real, big, bias_correction = _constants(
         flags, dtype_name, parallel)
 

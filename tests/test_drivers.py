@@ -278,3 +278,30 @@ def test_compiled_driver_allocates_nothing_per_iteration():
     assert in_place[1] - in_place[0] < 100, in_place
     # the control: a jac returning a new array allocates every iteration
     assert returning[1] - returning[0] >= 99000, returning
+
+
+_NO_CACHE_PROBE = '''
+import numba, numpy as np, rmsopt
+@numba.njit
+def jac(x):
+    return 2 * x
+for jac_ in (jac, lambda x: 2 * x):  # nopython and python drivers
+    res = rmsopt.minimize(lambda x: float(x @ x), np.ones(3), jac=jac_,
+                          options={"maxiter": 5, "momentum": 0.3})
+    assert res.nit == 5 and res.status == 1, res
+print("ok")
+'''
+
+
+@pytest.mark.parametrize("unset_home", [False, True])
+def test_works_where_the_cache_cannot_be_written(tmp_path, unset_home):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(blocker / "cache")}
+    if unset_home:
+        env.pop("HOME", None)
+    out = subprocess.run([sys.executable, "-W", "error", "-c",
+                          _NO_CACHE_PROBE], env=env, capture_output=True,
+                         text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    assert not (blocker.parent / "cache").exists()
