@@ -60,7 +60,11 @@ def minimize(fun, x0, args=(), method="rmsprop", jac=None, bounds=None,
         The gradient: ``jac(x, *args) -> (n,)``; ``True`` if ``fun`` returns
         ``(f, g)``; a finite-difference scheme; or None for forward
         differences with scipy's absolute step. A numba-jitted ``jac`` (or
-        ``fun`` with ``jac=True``) runs the whole loop compiled.
+        ``fun`` with ``jac=True``) runs the whole loop compiled. A function
+        whose second parameter is named ``out``, ``jac(x, out, *args)`` (or
+        ``fun(x, out, *args) -> f`` with ``jac=True``), writes the gradient
+        into ``out`` instead of returning it: no allocation per iteration,
+        the fastest form.
     bounds : scipy.optimize.Bounds or sequence of (min, max), optional
         Box constraints (``None`` for no bound). Iterates are projected onto
         the box; an ``x0`` outside it is clipped with a warning.
@@ -77,7 +81,7 @@ def minimize(fun, x0, args=(), method="rmsprop", jac=None, bounds=None,
         ``eps_in_sqrt``, ``initial_scale``, ``lr_in_momentum``,
         ``decoupled_weight_decay``, ``bias_correction``, ``convention``) and
         driver options (``maxiter``, ``gtol``, ``disp``,
-        ``finite_diff_rel_step``, ``state``, ``driver``). See
+        ``finite_diff_rel_step``, ``state``, ``driver``, ``parallel``). See
         :func:`rmsopt.show_options`. Unknown options give an
         ``OptimizeWarning``.
 
