@@ -42,13 +42,14 @@ iterations, default options (and ``parallel=False`` too when this rmsopt has
 that option); torch's ``optimizer.step()`` on a 1e7 tensor with a fixed
 ``.grad``; a NumPy in-place update into preallocated buffers; and, as
 references, hand-written numba fused loops (serial, and ``parallel=True``)
-and the same access pattern with trivial arithmetic (parallel: the bandwidth
-limit). Reported as effective GB/s = 5*8*n bytes per step (read x, g, v;
-write x, v). rmsopt's "step alone" is the per-round difference
-``(t(maxiter=11) - t(maxiter=1)) / 10``: at this n a call's fixed costs
-(validating and copying x0, allocating the work arrays, copying x, jac and
-the state into the result) are several 80 MB passes, shown in their own row,
-as is the whole 10-iteration call.
+and the same access pattern with trivial arithmetic, serial and parallel
+(the faster of the two in each round is the bandwidth limit). Reported as
+effective GB/s = 5*8*n bytes per step (read x, g, v; write x, v). rmsopt's
+"step alone" is the per-round difference ``(t(maxiter=11) -
+t(maxiter=1)) / 10``: at this n a call's fixed costs (validating and copying
+x0, allocating the work arrays, copying x, jac and the state into the
+result) are several 80 MB passes, shown in their own row, as is the whole
+10-iteration call.
 
 Method (as benchmarks/compare_drivers.py and shared/PERFORMANCE.md): JIT
 compilation is warmed up, each case gets an iteration count calibrated to
@@ -513,14 +514,18 @@ def fused_parallel(x, g, v, lr, alpha, oma, eps, steps):
             x[i] = x[i] - lr * gi / (np.sqrt(vi) + eps)
 
 
-@numba.njit(error_model="numpy", parallel=True)
-def same_pattern_trivial(x, g, v, lr, alpha, oma, eps, steps):
+def _same_pattern_trivial(x, g, v, lr, alpha, oma, eps, steps):
     """Read x, g, v; write x, v; next to no arithmetic: the bandwidth limit."""
     for _ in range(steps):
         for i in numba.prange(x.shape[0]):
             gi = g[i]
             v[i] = alpha * v[i] + gi
             x[i] = x[i] - lr * gi
+
+
+trivial_serial = numba.njit(error_model="numpy")(_same_pattern_trivial)
+trivial_parallel = numba.njit(error_model="numpy", parallel=True)(
+    _same_pattern_trivial)
 
 
 def numpy_step(x, g, v, tmp):
@@ -536,16 +541,19 @@ def numpy_step(x, g, v, tmp):
 
 
 LARGE = {
-    "rmsopt-step": "rmsopt.minimize, step alone: (t(11 it) − t(1 it)) / 10",
+    "rmsopt-step": "rmsopt.minimize, default options, step alone: "
+                   "(t(11 it) − t(1 it)) / 10",
     "rmsopt-step-serial": "rmsopt.minimize parallel=False, step alone",
     "rmsopt-call": "rmsopt.minimize, whole call of 10 iterations / 10",
     "rmsopt-fixed": "rmsopt.minimize, fixed cost of a call (maxiter=1)",
     "torch": "torch.optim.RMSprop.step() (defaults: foreach=None)",
+    "torch-1thread": "torch.optim.RMSprop.step(), torch.set_num_threads(1)",
     "numpy": "NumPy in-place ufuncs, preallocated temporary",
     "numba-serial": "hand-written numba fused loop, serial",
     "numba-parallel": "hand-written numba fused loop, parallel=True",
-    "bandwidth": "same access pattern, trivial arithmetic, parallel "
-                 "(bandwidth limit)",
+    "bandwidth-serial": "same access pattern, trivial arithmetic, serial",
+    "bandwidth-parallel": "same access pattern, trivial arithmetic, "
+                          "parallel=True",
 }
 DIFFERENTIAL = ("rmsopt-step", "rmsopt-step-serial")
 
@@ -609,6 +617,16 @@ def bench_large(args, rng):
             return p.numpy()
         return run
 
+    def torch_1thread(run):
+        def one():
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                return run()
+            finally:
+                torch.set_num_threads(threads)
+        return one
+
     # Check: `steps` steps from x0 with fresh state agree with NumPy's.
     ref = numpy_run()().copy()
     fresh = {"rmsopt": rmsopt_run(steps)(),
@@ -637,13 +655,15 @@ def bench_large(args, rng):
         "numpy": numpy_run(),
         "numba-serial": numba_run(fused_serial),
         "numba-parallel": numba_run(fused_parallel),
-        "bandwidth": numba_run(same_pattern_trivial),
+        "bandwidth-serial": numba_run(trivial_serial),
+        "bandwidth-parallel": numba_run(trivial_parallel),
     }
     if serial:
         cases["rmsopt-long-serial"] = rmsopt_run(steps + 1, parallel=False)
         cases["rmsopt-fixed-serial"] = rmsopt_run(1, parallel=False)
     if torch is not None:
         cases["torch"] = torch_run()
+        cases["torch-1thread"] = torch_1thread(torch_run())
     for run in cases.values():
         run()     # warm-up: compile, create torch's state, touch pages
     times = {k: [] for k in cases}
@@ -658,7 +678,13 @@ def bench_large(args, rng):
     # differences of two calls, so no min-max is shown for them.
     per_step = {k: [t / steps for t in times[k]] for k in
                 ("rmsopt-call", "numpy", "numba-serial", "numba-parallel",
-                 "bandwidth", "torch") if k in times}
+                 "bandwidth-serial", "bandwidth-parallel", "torch",
+                 "torch-1thread")
+                if k in times}
+    # The bandwidth limit: the faster of the two trivial loops, per round
+    # (threads lose on a loaded machine, see docs/peers.rst).
+    limit = [min(a, b) for a, b in zip(per_step["bandwidth-serial"],
+                                       per_step["bandwidth-parallel"])]
     per_step["rmsopt-fixed"] = times["rmsopt-fixed"]   # per call
     for k, long, short in (("rmsopt-step", "rmsopt-long", "rmsopt-fixed"),
                            ("rmsopt-step-serial", "rmsopt-long-serial",
@@ -680,8 +706,8 @@ def bench_large(args, rng):
             else nbytes / max(ts) / 1e9,
             gbs_hi=None if k in DIFFERENTIAL or k == "rmsopt-fixed"
             else nbytes / min(ts) / 1e9,
-            rmsopt=med([a / b for a, b in zip(ts, per_step["rmsopt-step"])]),
-            bw=med([a / b for a, b in zip(ts, per_step["bandwidth"])])))
+            rmsopt=med(ts) / med(per_step["rmsopt-step"]),
+            bw=med(ts) / med(limit)))
     return rows
 
 
@@ -697,17 +723,20 @@ def fmt_time(seconds):
 
 
 def machine():
-    model = "unknown CPU"
-    flags = set()
+    info = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name") and model == "unknown CPU":
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags") and not flags:
-                    flags = set(line.split(":", 1)[1].split())
+                if not line.strip():
+                    break     # the first CPU is enough
+                key, _, value = line.partition(":")
+                info.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    model = info.get("model name", "unknown CPU")
+    if "cpu family" in info and "model" in info:
+        model += f" (family {info['cpu family']}, model {info['model']})"
+    flags = set(info.get("flags", "").split())
     simd = "AVX-512" if "avx512f" in flags else (
         "AVX2" if "avx2" in flags else "no AVX2")
     l3 = ""
@@ -792,7 +821,11 @@ def markdown(small, large, header, args):
                   f"rounds of {LARGE_STEPS} steps. rmsopt's step alone is "
                   f"the median of per-round differences t(maxiter="
                   f"{LARGE_STEPS + 1}) − t(maxiter=1), so it has no "
-                  f"min–max; the fixed-cost row is per call, not per step.",
+                  f"min–max; the fixed-cost row is per call, not per step. "
+                  f"The bandwidth limit is the faster of the two trivial "
+                  f"loops in each round. Ratios here are ratios of medians "
+                  f"(a per-round ratio to a difference of two calls is too "
+                  f"noisy).",
                   "",
                   "| peer | time per step | effective GB/s | min–max GB/s "
                   "| × rmsopt step | × bandwidth limit |",
@@ -931,8 +964,9 @@ def main(argv=None):
               f"check: after {CHECK_ITERS} iterations ({CHECK_ITERS_LSQ} for "
               f"least squares) every peer's x is within {CHECK_RTOL:g} × "
               f"max|x| of the NumPy loop's (elementwise); rmsopt (nopython) "
-              f"equals the compiled limit bit for bit; optax with eps inside "
-              f"the sqrt fails it (control)"]
+              f"equals the compiled limit bit for bit"
+              + ("; optax with eps inside the sqrt fails it (control)"
+                 if jax is not None else "")]
     print("\n".join(header) + "\n")
     small = bench_small(args, rng)
     large = [] if args.no_large else bench_large(args, rng)
