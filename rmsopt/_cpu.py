@@ -17,6 +17,7 @@ into results or errors. Shapes and dtypes are checked in Python first, because
 bounds checking is off here.
 """
 
+import math
 import threading
 from functools import lru_cache
 
@@ -33,12 +34,14 @@ OVERFLOW = 3         # the step overflowed; those elements kept their values
 BAD_GRAD_SHAPE = 4   # a jitted jac returned a gradient of the wrong length
 
 # Layout of ``scalars`` (float64): the user's hyperparameters (rounded to the
-# working dtype in the kernel), then counters the kernels update (exact in
-# float64 up to 2**53): the step count t, this run's iterations, the gradient
-# calls made by the compiled loop, and fun's value there (jac=True).
-(LR, ALPHA, ONE_MINUS_ALPHA, EPS, MOMENTUM, WEIGHT_DECAY, GTOL,
- T, NIT, NGRAD, FVAL) = range(11)
-N_SCALARS = 11
+# working dtype in the kernel); the overflow guard's inputs (see
+# overflow_guard); then what the kernels update (counts exact in float64 up
+# to 2**53): whether |x| passed max/4, the step count t, this run's
+# iterations, the gradient calls made by the compiled loop, and fun's value
+# there (jac=True).
+(LR, ALPHA, ONE_MINUS_ALPHA, EPS, MOMENTUM, WEIGHT_DECAY, GTOL, GSAFE,
+ STATIC_GUARD, X_LARGE, T, NIT, NGRAD, FVAL) = range(14)
+N_SCALARS = 14
 
 # error_model="numpy": the default "python" model adds a division check that
 # blocks SIMD (3-8x slower, same bits). No fastmath: it changes the bits and
@@ -47,9 +50,11 @@ JIT_OPTIONS = dict(error_model="numpy", nogil=True)
 
 _element = numba.njit(inline="always", **JIT_OPTIONS)(rmsprop_element)
 
-# Above this many elements the threaded step beats the serial one on this
-# kind of machine (benchmarks/crossover.py measures it).
-PARALLEL_CROSSOVER = 200_000
+# Above this many elements the threaded step is used by default. On the
+# 2-core development machine (quiet) threads win from about 1e4 elements
+# (1.4x at 5e4, benchmarks/crossover.py); a loaded machine delays thread
+# wake-ups, hence the margin.
+PARALLEL_CROSSOVER = 50_000
 
 # numba's default "workqueue" threading layer aborts when two threads run
 # parallel code at once. A run that cannot take this lock uses the serial
@@ -75,13 +80,22 @@ def work_rows(flags):
 
 @numba.njit(inline="always", **JIT_OPTIONS)
 def _fused_step(work, g, rows, lr, alpha, one_minus_alpha, eps, momentum,
-                weight_decay, bias_scale, gtol, update, big, flags):
+                weight_decay, bias_scale, gtol, gsafe, guarded, update, big,
+                flags):
     """Check the gradient, then update every row of ``work`` in one pass.
 
-    Returns ``(status, stepped)``. Both loops are ``prange``: threads when
-    the caller is compiled with ``parallel=True``, plain loops otherwise;
-    the work is elementwise and the reductions are integer counts, so both
-    give the same bits.
+    Returns ``(status, stepped, n_large)``, ``n_large`` counting the new
+    ``|x| > max/4``. A gradient component above ``gsafe`` (NaN and inf
+    included) stops the run before the step: with every component below it,
+    and the hyperparameters checked by :func:`overflow_guard`, no new value
+    can overflow, so the update stores unconditionally. Where that proof does
+    not hold (``guarded``), the update keeps an element's old values when a
+    new one is not finite: a select that costs about 20% of the bandwidth on
+    AMD Zen (it compiles to masked stores).
+
+    Both loops are ``prange``: threads when the caller is compiled with
+    ``parallel=True``, plain loops otherwise; the work is elementwise and the
+    reductions are integer counts, so both give the same bits.
 
     Generic over the flags and always inlined into a caller that passes
     constants, so the branches fold away. It lives at module level (not in a
@@ -101,6 +115,7 @@ def _fused_step(work, g, rows, lr, alpha, one_minus_alpha, eps, momentum,
     lo = work[LO]
     hi = work[HI]
     n = x.shape[0]
+    xsafe = big / 4
     # The gradient the rule follows: sign for maximize, coupled decay; with
     # bounds, L-BFGS-B's projected gradient clip(x - g) - x. Counting (no
     # early exit) lets the loop vectorise.
@@ -108,50 +123,116 @@ def _fused_step(work, g, rows, lr, alpha, one_minus_alpha, eps, momentum,
     n_above = 0
     for i in numba.prange(n):
         gi = g[i]
-        n_bad += not abs(gi) <= big
         if maximize:
             gi = -gi
         if weight_decay != 0 and not decoupled_weight_decay:
             gi = gi + weight_decay * x[i]
+        n_bad += not abs(gi) <= gsafe
         if bounded:
             xi = x[i]
             gi = min(max(xi - gi, lo[i]), hi[i]) - xi
         n_above += abs(gi) > gtol
     if n_bad:
-        return NONFINITE_GRAD, False
+        return NONFINITE_GRAD, False, 0
     if not n_above:
-        return CONVERGED, False
+        return CONVERGED, False, 0
     if not update:
-        return STEPPED, False
+        return STEPPED, False, 0
 
     zero = bias_scale - bias_scale
     n_bad = 0
-    for i in numba.prange(n):
-        mi = m[i] if centered else zero
-        bi = b[i] if use_momentum else zero
-        xi, vi, mi, bi = _element(
-            x[i], g[i], v[i], mi, bi, lr, alpha, one_minus_alpha, eps,
-            momentum, weight_decay, bias_scale, maximize, centered,
-            use_momentum, nesterov, eps_in_sqrt, lr_in_momentum,
-            decoupled_weight_decay)
-        # Keep an element's old values if any new one is not finite, so that
-        # x never holds NaN or inf. A select and no short-circuit: the loop
-        # stays free of branches and vectorises.
-        ok = (abs(xi) <= big) & (vi <= big)
-        if centered:
-            ok = ok & (abs(mi) <= big)
-        if use_momentum:
-            ok = ok & (abs(bi) <= big)
-        if bounded:
-            xi = min(max(xi, lo[i]), hi[i])
-        x[i] = xi if ok else x[i]
-        v[i] = vi if ok else v[i]
-        if centered:
-            m[i] = mi if ok else m[i]
-        if use_momentum:
-            b[i] = bi if ok else b[i]
-        n_bad += not ok
-    return (OVERFLOW if n_bad else STEPPED), True
+    n_large = 0
+    if guarded:
+        for i in numba.prange(n):
+            xi, vi, mi, bi = _new_values(
+                x, g, v, m, b, lo, hi, i, lr, alpha, one_minus_alpha, eps,
+                momentum, weight_decay, bias_scale, zero, flags)
+            ok = (abs(xi) <= big) & (vi <= big)
+            if centered:
+                ok = ok & (abs(mi) <= big)
+            if use_momentum:
+                ok = ok & (abs(bi) <= big)
+            x[i] = xi if ok else x[i]
+            v[i] = vi if ok else v[i]
+            if centered:
+                m[i] = mi if ok else m[i]
+            if use_momentum:
+                b[i] = bi if ok else b[i]
+            n_bad += not ok
+            n_large += abs(x[i]) > xsafe
+    else:
+        for i in numba.prange(n):
+            xi, vi, mi, bi = _new_values(
+                x, g, v, m, b, lo, hi, i, lr, alpha, one_minus_alpha, eps,
+                momentum, weight_decay, bias_scale, zero, flags)
+            x[i] = xi
+            v[i] = vi
+            if centered:
+                m[i] = mi
+            if use_momentum:
+                b[i] = bi
+            n_large += abs(xi) > xsafe
+    return (OVERFLOW if n_bad else STEPPED), True, n_large
+
+
+@numba.njit(inline="always", **JIT_OPTIONS)
+def _new_values(x, g, v, m, b, lo, hi, i, lr, alpha, one_minus_alpha, eps,
+                momentum, weight_decay, bias_scale, zero, flags):
+    """The rule at element ``i``, projected onto the bounds."""
+    (maximize, centered, use_momentum, nesterov, eps_in_sqrt, lr_in_momentum,
+     decoupled_weight_decay, bounded, parallel) = flags
+    mi = m[i] if centered else zero
+    bi = b[i] if use_momentum else zero
+    xi, vi, mi, bi = _element(
+        x[i], g[i], v[i], mi, bi, lr, alpha, one_minus_alpha, eps, momentum,
+        weight_decay, bias_scale, maximize, centered, use_momentum, nesterov,
+        eps_in_sqrt, lr_in_momentum, decoupled_weight_decay)
+    if bounded:
+        xi = min(max(xi, lo[i]), hi[i])
+    return xi, vi, mi, bi
+
+
+def overflow_guard(settings, dtype, x0, state):
+    """``(gsafe, static_guard, x_large)``: the inputs of the overflow proof.
+
+    With every gradient component (as the rule follows it) at most
+    ``gsafe``, the mean square, the mean gradient and their bias-corrected
+    forms stay below max/4. The largest move per step is then
+    ``lr * gsafe / den_min * 2 / (1 - momentum)``; if it, the momentum
+    buffer's bound and the starting state are below max/4 too, and
+    ``|x| <= max/4``, no new value can overflow: the update needs no
+    per-element guard. ``static_guard`` says the hyperparameters or the state
+    break that proof; ``x_large`` that ``|x0|`` is above max/4 (the kernels
+    keep it up to date).
+    """
+    big = float(np.finfo(dtype).max)
+    quarter = big / 4
+    real = np.dtype(dtype).type
+    s = settings
+    flags = s.flags
+    gsafe = math.sqrt(quarter)
+    if flags.bias_correction:
+        gsafe *= 1.0 - s.alpha
+    eps = float(real(s.eps))
+    den_min = math.sqrt(eps) if flags.eps_in_sqrt else eps
+    growth = 2.0 / (1.0 - s.momentum)
+    bounds = (s.lr * gsafe,
+              gsafe / den_min * growth,
+              s.lr * gsafe / den_min * growth,
+              s.initial_scale if state is None else 0.0)
+    safe = (all(bound <= quarter for bound in bounds)
+            and s.lr * s.weight_decay <= 1.0
+            and s.initial_scale <= gsafe * gsafe)
+    if state is not None:  # a continued run: the state must be in range too
+        for name, limit in (("square_avg", gsafe * gsafe),
+                            ("grad_avg", gsafe),
+                            ("momentum_buffer", gsafe / den_min * growth)):
+            value = state.get(name)
+            if value is not None and np.size(value) and \
+                    float(np.max(np.abs(value))) > limit:
+                safe = False
+    x_large = bool(np.max(np.abs(x0)) > quarter)
+    return gsafe, not safe, x_large
 
 
 def _constants(flags, dtype_name, parallel):
@@ -214,14 +295,17 @@ def _make_step(flags, dtype_name, parallel):
             bias_scale = real(1.0 - scalars[ALPHA] ** t)
         else:
             bias_scale = real(1.0)
-        status, stepped = _fused_step(
+        guarded = scalars[STATIC_GUARD] != 0 or scalars[X_LARGE] != 0
+        status, stepped, n_large = _fused_step(
             work, g, rows, real(scalars[LR]), real(scalars[ALPHA]),
             real(scalars[ONE_MINUS_ALPHA]), real(scalars[EPS]),
             real(scalars[MOMENTUM]), real(scalars[WEIGHT_DECAY]), bias_scale,
-            scalars[GTOL], update, big, constant_flags)
+            scalars[GTOL], real(scalars[GSAFE]), guarded, update, big,
+            constant_flags)
         if stepped:
             scalars[T] = t
             scalars[NIT] += 1
+            scalars[X_LARGE] = 1.0 if n_large else 0.0
         return status
 
     return step
@@ -308,6 +392,9 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
         weight_decay = real(scalars[WEIGHT_DECAY])
         alpha64 = scalars[ALPHA]
         gtol = scalars[GTOL]
+        gsafe = real(scalars[GSAFE])
+        static_guard = scalars[STATIC_GUARD] != 0
+        x_large = scalars[X_LARGE] != 0
         t = scalars[T]
         nit = scalars[NIT]
         ngrad = scalars[NGRAD]
@@ -321,12 +408,14 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
                 bias_scale = real(1.0 - alpha64 ** (t + 1))
             else:
                 bias_scale = real(1.0)
-            status, stepped = _fused_step(
+            status, stepped, n_large = _fused_step(
                 work, grad, rows, lr, alpha, one_minus_alpha, eps, momentum,
-                weight_decay, bias_scale, gtol, True, big, constant_flags)
+                weight_decay, bias_scale, gtol, gsafe,
+                static_guard or x_large, True, big, constant_flags)
             if stepped:
                 t += 1
                 nit += 1
+                x_large = n_large > 0
             if status != STEPPED:
                 break
             ngrad += 1
@@ -349,6 +438,7 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
                 grad = new
         if not cast_grad and not inplace and status != BAD_GRAD_SHAPE:
             _copy(grad, g)
+        scalars[X_LARGE] = 1.0 if x_large else 0.0
         scalars[T] = t
         scalars[NIT] = nit
         scalars[NGRAD] = ngrad

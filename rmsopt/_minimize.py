@@ -325,14 +325,18 @@ class _Run:
         self.style = _callback_style(callback)
         alpha = settings.alpha
         # hyperparameters, then [t, iterations, compiled gradient calls, f]
+        gsafe, static_guard, x_large = _cpu.overflow_guard(
+            settings, x0.dtype, self.x, settings.state)
         self.scalars = np.zeros(_cpu.N_SCALARS)
         self.scalars[:_cpu.T + 1] = [
             settings.lr, alpha, 1.0 - alpha, settings.eps, settings.momentum,
-            settings.weight_decay, settings.gtol, t]
+            settings.weight_decay, settings.gtol, gsafe, static_guard,
+            x_large, t]
         self.scalars[_cpu.FVAL] = np.nan
         self.g = None      # gradient at x
         self._value = None  # (t, fun(x)) once computed at step count t
         self.parallel = False  # set by _run once it holds the lock
+        self.probe_threads = False  # 'auto': time both ways first
         self.compiled_value_calls = False
 
     @property
@@ -368,6 +372,27 @@ class _Run:
             return True
         return False
 
+    def choose_threads(self):
+        """For parallel='auto': time the gradient check (read-only, one
+        parallel region) serially and threaded, alternating, and keep the
+        faster. Threads lose badly when another process holds a core (each
+        region waits for a descheduled thread), so this is measured, not
+        assumed. Same bits either way."""
+        if not self.probe_threads:
+            return
+        self.probe_threads = False
+        flags, dtype = self.settings.flags, self.x.dtype.name
+        steps = {False: _cpu.step_entry_point(flags, dtype, False),
+                 True: _cpu.step_entry_point(flags, dtype, True)}
+        times = {False: [], True: []}
+        for round_ in range(4):
+            for parallel, step in steps.items():
+                start = time.perf_counter()
+                step(self.work, self.g, self.scalars, False)
+                if round_:  # the first round warms up
+                    times[parallel].append(time.perf_counter() - start)
+        self.parallel = min(times[True]) < min(times[False])
+
     def final_check(self):
         """Status when maxiter is reached: success if the gradient allows."""
         step = _cpu.step_entry_point(self.settings.flags, self.x.dtype.name,
@@ -402,12 +427,13 @@ def _python_driver(run):
     """
     obj, x = run.obj, run.x
     work, scalars = run.work, run.scalars
-    step = _cpu.step_entry_point(run.settings.flags, x.dtype.name,
-                                 run.parallel)
     view = x.view()
     view.flags.writeable = False  # user code may read x, never write it
     if run.g is None:  # else the nopython driver fell back after computing it
         run.g = obj.grad(view)
+    run.choose_threads()
+    step = _cpu.step_entry_point(run.settings.flags, x.dtype.name,
+                                 run.parallel)
     gradient, counts_value = obj.loop_gradient()
     check, ndarray, dtype, shape = obj.check_gradient, np.ndarray, x.dtype, \
         x.shape
@@ -450,6 +476,7 @@ def _nopython_driver(run, fn, returns_value):
     x, scalars = run.x, run.scalars
     obj.raw_grad_dtype = x.dtype
     run.g = obj.grad(x)
+    run.choose_threads()
     cast_grad = obj.raw_grad_dtype != x.dtype
     loop = _cpu.make_loop(s.flags, x.dtype.name, returns_value, cast_grad,
                           obj.inplace, run.parallel)
@@ -511,8 +538,10 @@ def _run(fun, x0, args, jac, bounds, tol, callback, options, caller):
     picked = _pick_driver(obj, settings)
     # Threads only for the run that holds the lock (see _cpu.PARALLEL_LOCK);
     # a concurrent run goes serial, with the same bits.
-    locked = settings.parallel and _cpu.PARALLEL_LOCK.acquire(blocking=False)
+    locked = (settings.parallel is not False
+              and _cpu.PARALLEL_LOCK.acquire(blocking=False))
     run.parallel = bool(locked)
+    run.probe_threads = bool(locked) and settings.parallel == "auto"
     try:
         if picked is None:
             status = _python_driver(run)

@@ -71,8 +71,9 @@ OPTIONS = {
     "driver": ("auto", "'auto', 'python' or 'nopython' (the compiled loop, "
                        "needs numba-jitted jac or fun with jac=True)"),
     "parallel": ("auto", "run the step on numba's threads: 'auto' (above "
-                         "about 2e5 parameters, with more than one thread), "
-                         "True or False; the same bits either way"),
+                         "about 5e4 parameters, with more than one thread, "
+                         "if a timing at the start shows threads are "
+                         "faster), True or False; the same bits either way"),
 }
 
 _BOOL_OPTIONS = ("centered", "maximize", "nesterov", "eps_in_sqrt",
@@ -111,7 +112,7 @@ class Settings(NamedTuple):
     state: object
     driver: str
     convention: str
-    parallel: bool
+    parallel: object  # True, False, or "auto" (large enough to try threads)
 
 
 def _number(name, value, low, high=math.inf, low_open=False, high_open=False,
@@ -207,8 +208,12 @@ def parse_options(options, n, tol=None, bounded=False):
                          f"got {driver!r}")
     parallel = values["parallel"]
     if isinstance(parallel, str) and parallel == "auto":
-        parallel = n >= PARALLEL_CROSSOVER and numba.get_num_threads() > 1
-    elif not isinstance(parallel, (bool, np.bool_)):
+        # A candidate for threads; the run times both ways before choosing.
+        if not (n >= PARALLEL_CROSSOVER and numba.get_num_threads() > 1):
+            parallel = False
+    elif isinstance(parallel, (bool, np.bool_)):
+        parallel = bool(parallel)
+    else:
         raise ValueError(f"parallel must be 'auto', True or False, got "
                          f"{parallel!r}")
 
@@ -224,7 +229,7 @@ def parse_options(options, n, tol=None, bounded=False):
                     flags=flags, maxiter=int(maxiter), gtol=gtol,
                     disp=values["disp"], finite_diff_rel_step=step,
                     state=values["state"], driver=driver,
-                    convention=convention, parallel=bool(parallel))
+                    convention=convention, parallel=parallel)
 
 
 def show_options(solver=None, method=None, disp=True):

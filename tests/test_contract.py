@@ -87,14 +87,50 @@ def test_nan_gradient_stops_with_last_finite_iterate():
     assert np.isfinite(res.x).all()
 
 
-def test_overflow_in_the_step_keeps_x_finite():
-    # float32: g*g overflows to inf although g is finite.
+def test_a_gradient_too_large_to_square_stops_before_the_step():
+    # float32: g*g would overflow although g is finite.
     x0 = np.ones(3, dtype=np.float32)
     res = rmsopt.minimize(lambda x: 0.0, x0,
                           jac=lambda x: np.full(3, 1e30, np.float32))
     assert res.status == 3
     np.testing.assert_array_equal(res.x, x0)
     assert np.isfinite(res.state["square_avg"]).all()
+
+
+def test_a_step_that_would_overflow_x_keeps_it_finite():
+    # |x0| is near float32's maximum, so the kernel guards the update.
+    x0 = np.array([3e38, 1.0], dtype=np.float32)
+    res = rmsopt.minimize(lambda x: 0.0, x0,
+                          jac=lambda x: np.array([-1.0, 1.0], np.float32),
+                          options={"lr": 1e37, "maxiter": 5})
+    assert res.status == 3 and res.nit == 1
+    assert res.x[0] == x0[0]           # this coordinate would have been inf
+    assert res.x[1] != x0[1]           # the other one moved
+    assert np.isfinite(res.x).all()
+
+
+def test_hyperparameters_beyond_the_overflow_proof_are_guarded():
+    res = rmsopt.minimize(lambda x: 0.0, np.ones(2), jac=lambda x: np.ones(2),
+                          options={"lr": 1e308, "maxiter": 5})
+    assert res.status == 3 and np.isfinite(res.x).all()
+    np.testing.assert_array_equal(res.x, np.ones(2))
+
+
+def test_overflow_guard_keeps_the_fast_path_for_ordinary_settings():
+    from rmsopt._cpu import overflow_guard
+    from rmsopt._options import parse_options
+    for dtype in (np.float32, np.float64):
+        for options in ({}, {"convention": "tf1", "momentum": 0.9},
+                        {"centered": True, "bias_correction": True,
+                         "weight_decay": 0.1, "eps_in_sqrt": True}):
+            settings = parse_options(options, 3)
+            gsafe, guard, large = overflow_guard(settings, dtype,
+                                                 np.ones(3, dtype), None)
+            assert not guard and not large, (dtype, options)
+            assert gsafe * gsafe < np.finfo(dtype).max
+    settings = parse_options({"eps": 1e-30}, 3)
+    assert overflow_guard(settings, np.float32, np.ones(3, np.float32),
+                          None)[1]
 
 
 def test_non_finite_objective_is_never_success():

@@ -71,11 +71,25 @@ def test_concurrent_calls_from_threads_are_safe():
         np.testing.assert_array_equal(res.x, expected.x)
 
 
-def test_auto_uses_threads_only_for_large_problems():
-    assert not parse_options({}, 1000).parallel
+def test_auto_tries_threads_only_for_large_problems():
+    assert parse_options({}, 1000).parallel is False
     big = parse_options({}, 10**6).parallel
-    assert big == (numba.get_num_threads() > 1)
-    assert parse_options({"parallel": True}, 10).parallel
+    assert big == ("auto" if numba.get_num_threads() > 1 else False)
+    assert parse_options({"parallel": True}, 10).parallel is True
+
+
+def test_auto_times_both_ways_and_keeps_the_bits():
+    # Large enough to be a candidate: the run times serial and threaded
+    # checks (read-only) before choosing; the result is the same either way.
+    x0 = np.linspace(-1.0, 1.0, 60_000)
+    results = [rmsopt.minimize(rosen_jit, x0, jac=jac,
+                               options={"parallel": parallel, "maxiter": 5,
+                                        "gtol": 0})
+               for parallel in ("auto", False)
+               for jac in (rosen_grad_into_jit, grad)]
+    for res in results[1:]:
+        np.testing.assert_array_equal(res.x, results[0].x)
+        assert res.nit == 5 and res.njev == 6
     with pytest.raises(ValueError, match="parallel must be 'auto', True or"):
         parse_options({"parallel": "yes"}, 10)
 
