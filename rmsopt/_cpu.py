@@ -192,7 +192,7 @@ def _new_values(x, g, v, m, b, lo, hi, i, lr, alpha, one_minus_alpha, eps,
     return xi, vi, mi, bi
 
 
-def overflow_guard(settings, dtype, x0, state):
+def overflow_guard(settings, dtype, x_absmax, state):
     """``(gsafe, static_guard, x_large)``: the inputs of the overflow proof.
 
     With every gradient component (as the rule follows it) at most
@@ -202,8 +202,8 @@ def overflow_guard(settings, dtype, x0, state):
     buffer's bound and the starting state are below max/4 too, and
     ``|x| <= max/4``, no new value can overflow: the update needs no
     per-element guard. ``static_guard`` says the hyperparameters or the state
-    break that proof; ``x_large`` that ``|x0|`` is above max/4 (the kernels
-    keep it up to date).
+    break that proof; ``x_large`` that ``x_absmax`` (the largest ``|x0|``)
+    is above max/4 (the kernels keep it up to date).
     """
     big = float(np.finfo(dtype).max)
     quarter = big / 4
@@ -231,7 +231,7 @@ def overflow_guard(settings, dtype, x0, state):
             if value is not None and np.size(value) and \
                     float(np.max(np.abs(value))) > limit:
                 safe = False
-    x_large = bool(np.max(np.abs(x0)) > quarter)
+    x_large = bool(x_absmax > quarter)
     return gsafe, not safe, x_large
 
 

@@ -179,7 +179,8 @@ def rmsprop(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None,
 # -- validation ---------------------------------------------------------------
 
 def _check_x0(x0):
-    """A fresh, contiguous, finite 1-D float32/float64 copy of ``x0``."""
+    """``x0`` as a 1-D float32/float64 array (not copied: ``_Run`` copies it
+    once, into its work array), and its largest absolute value."""
     try:
         arr = np.asarray(x0)
     except Exception as exc:
@@ -202,11 +203,13 @@ def _check_x0(x0):
         raise ValueError("'x0' must only have one dimension.")
     if arr.size == 0:
         raise ValueError("x0 must not be empty")
-    bad = np.flatnonzero(~np.isfinite(arr))
-    if bad.size:
-        raise ValueError(f"x0 must be finite; found {arr[bad[0]]} at index "
-                         f"{bad[0]}")
-    return np.array(arr, order="C", copy=True)
+    # Two reductions, no temporary array (NaN propagates through both).
+    absmax = max(float(arr.max()), -float(arr.min()))
+    if not np.isfinite(absmax):
+        bad = np.flatnonzero(~np.isfinite(arr))[0]
+        raise ValueError(f"x0 must be finite; found {arr[bad]} at index "
+                         f"{bad}")
+    return arr, absmax
 
 
 def _check_bounds(bounds, x):
@@ -244,7 +247,6 @@ def _check_bounds(bounds, x):
     if ((x < lo) | (x > hi)).any():
         warnings.warn("x0 lies outside the bounds; it was clipped into them",
                       OptimizeWarning, stacklevel=4)
-        np.clip(x, lo, hi, out=x)
     return lo, hi
 
 
@@ -309,15 +311,16 @@ class _Run:
     of its first row.
     """
 
-    def __init__(self, x0, lo, hi, settings, obj, callback):
+    def __init__(self, x0, x_absmax, lo, hi, settings, obj, callback):
         flags = settings.flags
         self.rows = _cpu.work_rows(flags)
         self.work = np.empty((len(self.rows), x0.shape[0]), dtype=x0.dtype)
         self.x = self.work[self.rows["x"]]
-        self.x[:] = x0
+        self.x[:] = x0  # the one copy of the user's x0
         if flags.bounded:
             self.work[self.rows["lo"]] = lo
             self.work[self.rows["hi"]] = hi
+            np.clip(self.x, lo, hi, out=self.x)  # (warned by _check_bounds)
         t = _initial_state(settings, self.work, self.rows)
         self.settings = settings
         self.obj = obj
@@ -326,7 +329,7 @@ class _Run:
         alpha = settings.alpha
         # hyperparameters, then [t, iterations, compiled gradient calls, f]
         gsafe, static_guard, x_large = _cpu.overflow_guard(
-            settings, x0.dtype, self.x, settings.state)
+            settings, x0.dtype, x_absmax, settings.state)
         self.scalars = np.zeros(_cpu.N_SCALARS)
         self.scalars[:_cpu.T + 1] = [
             settings.lr, alpha, 1.0 - alpha, settings.eps, settings.momentum,
@@ -401,10 +404,10 @@ class _Run:
         return _KERNEL_TO_STATUS.get(code, _result.MAXITER)
 
     def state(self):
-        """The optimizer state as fresh arrays, for ``options['state']``."""
+        """The optimizer state, for ``options['state']``: rows of the work
+        array, handed over without copying (the run no longer uses them)."""
         def row(name):
-            return self.work[self.rows[name]].copy() if name in self.rows \
-                else None
+            return self.work[self.rows[name]] if name in self.rows else None
         return {"step": int(self.scalars[_cpu.T]), "square_avg": row("v"),
                 "grad_avg": row("m"), "momentum_buffer": row("b")}
 
@@ -412,8 +415,11 @@ class _Run:
         x = self.x.copy()
         fun = self.value()
         nfev, njev = self.counts()
+        g = self.g
+        if g is not None and g is not self.obj.out:  # our buffer: no copy
+            g = g.copy()
         return _result.make_result(
-            x=x, fun=fun, jac=None if self.g is None else self.g.copy(),
+            x=x, fun=fun, jac=g,
             nit=self.nit, nfev=nfev, njev=njev, status=status,
             state=self.state())
 
@@ -527,14 +533,14 @@ def _pick_driver(obj, settings):
 
 
 def _run(fun, x0, args, jac, bounds, tol, callback, options, caller):
-    x = _check_x0(x0)
+    x, x_absmax = _check_x0(x0)
     if not isinstance(args, tuple):
         args = (args,)
     lo, hi = _check_bounds(bounds, x)
     settings = parse_options(options, x.shape[0], tol=tol,
                              bounded=lo is not None)
     obj = Objective(fun, x, args, jac, lo, hi, settings.finite_diff_rel_step)
-    run = _Run(x, lo, hi, settings, obj, callback)
+    run = _Run(x, x_absmax, lo, hi, settings, obj, callback)
     picked = _pick_driver(obj, settings)
     # Threads only for the run that holds the lock (see _cpu.PARALLEL_LOCK);
     # a concurrent run goes serial, with the same bits.

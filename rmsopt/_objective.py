@@ -125,9 +125,12 @@ class Objective:
     # -- values -----------------------------------------------------------
 
     def value(self, x):
-        """``fun(x)``, counted, as a Python float (``fun`` gets a copy)."""
+        """``fun(x)``, counted, as a Python float. ``fun`` gets a read-only
+        view (a copy would cost a pass over a large x)."""
         self.nfev += 1
-        out = self.fun(np.copy(x), *self.args)
+        view = x.view()
+        view.flags.writeable = False
+        out = self.fun(view, *self.args)
         if self.mode == "value_and_grad":
             out = self._split(out)[0]
         return float(_scalar(out))

@@ -124,13 +124,12 @@ def test_overflow_guard_keeps_the_fast_path_for_ordinary_settings():
                         {"centered": True, "bias_correction": True,
                          "weight_decay": 0.1, "eps_in_sqrt": True}):
             settings = parse_options(options, 3)
-            gsafe, guard, large = overflow_guard(settings, dtype,
-                                                 np.ones(3, dtype), None)
+            gsafe, guard, large = overflow_guard(settings, dtype, 1.0,
+                                                 None)
             assert not guard and not large, (dtype, options)
             assert gsafe * gsafe < np.finfo(dtype).max
     settings = parse_options({"eps": 1e-30}, 3)
-    assert overflow_guard(settings, np.float32, np.ones(3, np.float32),
-                          None)[1]
+    assert overflow_guard(settings, np.float32, 1.0, None)[1]
 
 
 def test_non_finite_objective_is_never_success():
