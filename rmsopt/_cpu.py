@@ -32,16 +32,16 @@ CONVERGED = 1        # largest (projected) gradient component <= gtol
 NONFINITE_GRAD = 2   # the gradient holds NaN or inf: no step taken
 OVERFLOW = 3         # the step overflowed; those elements kept their values
 BAD_GRAD_SHAPE = 4   # a jitted jac returned a gradient of the wrong length
+LARGE_X = 5          # |x| passed max/4 after an unguarded step (x finite)
 
 # Layout of ``scalars`` (float64): the user's hyperparameters (rounded to the
-# working dtype in the kernel); the overflow guard's inputs (see
-# overflow_guard); then what the kernels update (counts exact in float64 up
-# to 2**53): whether |x| passed max/4, the step count t, this run's
-# iterations, the gradient calls made by the compiled loop, and fun's value
-# there (jac=True).
+# working dtype in the kernel) and the gradient bound of the overflow proof
+# (see overflow_guard); then what the kernels update (counts exact in
+# float64 up to 2**53): the step count t, this run's iterations, the
+# gradient calls made by the compiled loop, and fun's value there.
 (LR, ALPHA, ONE_MINUS_ALPHA, EPS, MOMENTUM, WEIGHT_DECAY, GTOL, GSAFE,
- STATIC_GUARD, X_LARGE, T, NIT, NGRAD, FVAL) = range(14)
-N_SCALARS = 14
+ T, NIT, NGRAD, FVAL) = range(12)
+N_SCALARS = 12
 
 # error_model="numpy": the default "python" model adds a division check that
 # blocks SIMD (3-8x slower, same bits). No fastmath: it changes the bits and
@@ -80,18 +80,18 @@ def work_rows(flags):
 
 @numba.njit(inline="always", **JIT_OPTIONS)
 def _fused_step(work, g, rows, lr, alpha, one_minus_alpha, eps, momentum,
-                weight_decay, bias_scale, gtol, gsafe, guarded, update, big,
-                flags):
+                weight_decay, bias_scale, gtol, gsafe, update, big, flags):
     """Check the gradient, then update every row of ``work`` in one pass.
 
-    Returns ``(status, stepped, n_large)``, ``n_large`` counting the new
-    ``|x| > max/4``. A gradient component above ``gsafe`` (NaN and inf
-    included) stops the run before the step: with every component below it,
-    and the hyperparameters checked by :func:`overflow_guard`, no new value
-    can overflow, so the update stores unconditionally. Where that proof does
-    not hold (``guarded``), the update keeps an element's old values when a
-    new one is not finite: a select that costs about 20% of the bandwidth on
-    AMD Zen (it compiles to masked stores).
+    Returns ``(status, stepped)``. A gradient component above ``gsafe`` (NaN
+    and inf included) stops the run before the step: with every component
+    below it, the hyperparameters and the state checked by
+    :func:`overflow_guard`, and ``|x| <= max/4``, no new value can overflow,
+    so the update stores unconditionally; it reports ``LARGE_X`` if some
+    ``|x|`` passes max/4 (the next step could overflow). Where the proof
+    does not hold (the ``guarded`` flag), the update keeps an element's old
+    values when a new one is not finite: a select that costs about 20% of
+    the bandwidth on AMD Zen (it compiles to masked stores).
 
     Both loops are ``prange``: threads when the caller is compiled with
     ``parallel=True``, plain loops otherwise; the work is elementwise and the
@@ -103,7 +103,7 @@ def _fused_step(work, g, rows, lr, alpha, one_minus_alpha, eps, momentum,
     constants, which keeps numba's disk-cache key stable across processes.
     """
     (maximize, centered, use_momentum, nesterov, eps_in_sqrt, lr_in_momentum,
-     decoupled_weight_decay, bounded, parallel) = flags
+     decoupled_weight_decay, bounded, guarded, parallel) = flags
     X, V, M, B, LO, HI = rows
     # 1-D row views: simpler addressing than work[row, i] in the loops. One
     # statement each: unpacked from one tuple, numba 0.68's parallel build
@@ -133,11 +133,11 @@ def _fused_step(work, g, rows, lr, alpha, one_minus_alpha, eps, momentum,
             gi = min(max(xi - gi, lo[i]), hi[i]) - xi
         n_above += abs(gi) > gtol
     if n_bad:
-        return NONFINITE_GRAD, False, 0
+        return NONFINITE_GRAD, False
     if not n_above:
-        return CONVERGED, False, 0
+        return CONVERGED, False
     if not update:
-        return STEPPED, False, 0
+        return STEPPED, False
 
     zero = bias_scale - bias_scale
     n_bad = 0
@@ -159,7 +159,7 @@ def _fused_step(work, g, rows, lr, alpha, one_minus_alpha, eps, momentum,
             if use_momentum:
                 b[i] = bi if ok else b[i]
             n_bad += not ok
-            n_large += abs(x[i]) > xsafe
+        return (OVERFLOW if n_bad else STEPPED), True
     else:
         for i in numba.prange(n):
             xi, vi, mi, bi = _new_values(
@@ -172,7 +172,7 @@ def _fused_step(work, g, rows, lr, alpha, one_minus_alpha, eps, momentum,
             if use_momentum:
                 b[i] = bi
             n_large += abs(xi) > xsafe
-    return (OVERFLOW if n_bad else STEPPED), True, n_large
+        return (LARGE_X if n_large else STEPPED), True
 
 
 @numba.njit(inline="always", **JIT_OPTIONS)
@@ -180,7 +180,7 @@ def _new_values(x, g, v, m, b, lo, hi, i, lr, alpha, one_minus_alpha, eps,
                 momentum, weight_decay, bias_scale, zero, flags):
     """The rule at element ``i``, projected onto the bounds."""
     (maximize, centered, use_momentum, nesterov, eps_in_sqrt, lr_in_momentum,
-     decoupled_weight_decay, bounded, parallel) = flags
+     decoupled_weight_decay, bounded, guarded, parallel) = flags
     mi = m[i] if centered else zero
     bi = b[i] if use_momentum else zero
     xi, vi, mi, bi = _element(
@@ -193,7 +193,7 @@ def _new_values(x, g, v, m, b, lo, hi, i, lr, alpha, one_minus_alpha, eps,
 
 
 def overflow_guard(settings, dtype, x_absmax, state):
-    """``(gsafe, static_guard, x_large)``: the inputs of the overflow proof.
+    """``(gsafe, guarded)``: the bound and the verdict of the overflow proof.
 
     With every gradient component (as the rule follows it) at most
     ``gsafe``, the mean square, the mean gradient and their bias-corrected
@@ -201,9 +201,8 @@ def overflow_guard(settings, dtype, x_absmax, state):
     ``lr * gsafe / den_min * 2 / (1 - momentum)``; if it, the momentum
     buffer's bound and the starting state are below max/4 too, and
     ``|x| <= max/4``, no new value can overflow: the update needs no
-    per-element guard. ``static_guard`` says the hyperparameters or the state
-    break that proof; ``x_large`` that ``x_absmax`` (the largest ``|x0|``)
-    is above max/4 (the kernels keep it up to date).
+    per-element guard. ``guarded`` says the hyperparameters, the state or
+    ``x_absmax`` (the largest ``|x0|``) break that proof.
     """
     big = float(np.finfo(dtype).max)
     quarter = big / 4
@@ -231,8 +230,8 @@ def overflow_guard(settings, dtype, x_absmax, state):
             if value is not None and np.size(value) and \
                     float(np.max(np.abs(value))) > limit:
                 safe = False
-    x_large = bool(x_absmax > quarter)
-    return gsafe, not safe, x_large
+    safe = safe and x_absmax <= quarter
+    return gsafe, not safe
 
 
 def _constants(flags, dtype_name, parallel):
@@ -248,7 +247,8 @@ def _constants(flags, dtype_name, parallel):
                  rows.get("lo", 0), rows.get("hi", 0))
     flag_tuple = (flags.maximize, flags.centered, flags.use_momentum,
                   flags.nesterov, flags.eps_in_sqrt, flags.lr_in_momentum,
-                  flags.decoupled_weight_decay, flags.bounded, parallel)
+                  flags.decoupled_weight_decay, flags.bounded, flags.guarded,
+                  parallel)
     real = np.dtype(dtype_name).type
     big = real(np.finfo(dtype_name).max)
     return row_tuple, flag_tuple, real, big, flags.bias_correction
@@ -295,17 +295,14 @@ def _make_step(flags, dtype_name, parallel):
             bias_scale = real(1.0 - scalars[ALPHA] ** t)
         else:
             bias_scale = real(1.0)
-        guarded = scalars[STATIC_GUARD] != 0 or scalars[X_LARGE] != 0
-        status, stepped, n_large = _fused_step(
+        status, stepped = _fused_step(
             work, g, rows, real(scalars[LR]), real(scalars[ALPHA]),
             real(scalars[ONE_MINUS_ALPHA]), real(scalars[EPS]),
             real(scalars[MOMENTUM]), real(scalars[WEIGHT_DECAY]), bias_scale,
-            scalars[GTOL], real(scalars[GSAFE]), guarded, update, big,
-            constant_flags)
+            scalars[GTOL], real(scalars[GSAFE]), update, big, constant_flags)
         if stepped:
             scalars[T] = t
             scalars[NIT] += 1
-            scalars[X_LARGE] = 1.0 if n_large else 0.0
         return status
 
     return step
@@ -393,8 +390,6 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
         alpha64 = scalars[ALPHA]
         gtol = scalars[GTOL]
         gsafe = real(scalars[GSAFE])
-        static_guard = scalars[STATIC_GUARD] != 0
-        x_large = scalars[X_LARGE] != 0
         t = scalars[T]
         nit = scalars[NIT]
         ngrad = scalars[NGRAD]
@@ -408,14 +403,13 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
                 bias_scale = real(1.0 - alpha64 ** (t + 1))
             else:
                 bias_scale = real(1.0)
-            status, stepped, n_large = _fused_step(
+            status, stepped = _fused_step(
                 work, grad, rows, lr, alpha, one_minus_alpha, eps, momentum,
-                weight_decay, bias_scale, gtol, gsafe,
-                static_guard or x_large, True, big, constant_flags)
+                weight_decay, bias_scale, gtol, gsafe, True, big,
+                constant_flags)
             if stepped:
                 t += 1
                 nit += 1
-                x_large = n_large > 0
             if status != STEPPED:
                 break
             ngrad += 1
@@ -438,7 +432,6 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
                 grad = new
         if not cast_grad and not inplace and status != BAD_GRAD_SHAPE:
             _copy(grad, g)
-        scalars[X_LARGE] = 1.0 if x_large else 0.0
         scalars[T] = t
         scalars[NIT] = nit
         scalars[NGRAD] = ngrad

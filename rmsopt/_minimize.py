@@ -28,6 +28,7 @@ _KERNEL_TO_STATUS = {
     _cpu.CONVERGED: _result.SUCCESS,
     _cpu.NONFINITE_GRAD: _result.NAN,
     _cpu.OVERFLOW: _result.NAN,
+    _cpu.LARGE_X: _result.NAN,
 }
 
 
@@ -311,7 +312,7 @@ class _Run:
     of its first row.
     """
 
-    def __init__(self, x0, x_absmax, lo, hi, settings, obj, callback):
+    def __init__(self, x0, gsafe, lo, hi, settings, obj, callback):
         flags = settings.flags
         self.rows = _cpu.work_rows(flags)
         self.work = np.empty((len(self.rows), x0.shape[0]), dtype=x0.dtype)
@@ -328,13 +329,10 @@ class _Run:
         self.style = _callback_style(callback)
         alpha = settings.alpha
         # hyperparameters, then [t, iterations, compiled gradient calls, f]
-        gsafe, static_guard, x_large = _cpu.overflow_guard(
-            settings, x0.dtype, x_absmax, settings.state)
         self.scalars = np.zeros(_cpu.N_SCALARS)
         self.scalars[:_cpu.T + 1] = [
             settings.lr, alpha, 1.0 - alpha, settings.eps, settings.momentum,
-            settings.weight_decay, settings.gtol, gsafe, static_guard,
-            x_large, t]
+            settings.weight_decay, settings.gtol, gsafe, t]
         self.scalars[_cpu.FVAL] = np.nan
         self.g = None      # gradient at x
         self._value = None  # (t, fun(x)) once computed at step count t
@@ -449,7 +447,7 @@ def _python_driver(run):
         for _ in range(run.settings.maxiter - run.nit):
             code = step(work, g, scalars, True)
             if code:
-                if code == _cpu.OVERFLOW:  # x moved: keep jac and fun at x
+                if code in (_cpu.OVERFLOW, _cpu.LARGE_X):  # x moved
                     g = gradient(view)
                     calls += 1
                     if (type(g) is not ndarray or g.dtype is not dtype
@@ -503,7 +501,7 @@ def _nopython_driver(run, fn, returns_value):
                              "like x0; the jitted function returned another "
                              "length")
         if code != _cpu.STEPPED:
-            if code == _cpu.OVERFLOW:
+            if code in (_cpu.OVERFLOW, _cpu.LARGE_X):
                 run.g = g = obj.grad(x)  # x moved: keep jac and fun at x
             return _KERNEL_TO_STATUS[code]
         if run.callback is not None:
@@ -539,8 +537,13 @@ def _run(fun, x0, args, jac, bounds, tol, callback, options, caller):
     lo, hi = _check_bounds(bounds, x)
     settings = parse_options(options, x.shape[0], tol=tol,
                              bounded=lo is not None)
+    # Whether the overflow proof holds decides which kernel is compiled.
+    gsafe, guarded = _cpu.overflow_guard(settings, x.dtype, x_absmax,
+                                         settings.state)
+    settings = settings._replace(
+        flags=settings.flags._replace(guarded=guarded))
     obj = Objective(fun, x, args, jac, lo, hi, settings.finite_diff_rel_step)
-    run = _Run(x, x_absmax, lo, hi, settings, obj, callback)
+    run = _Run(x, gsafe, lo, hi, settings, obj, callback)
     picked = _pick_driver(obj, settings)
     # Threads only for the run that holds the lock (see _cpu.PARALLEL_LOCK);
     # a concurrent run goes serial, with the same bits.

@@ -93,6 +93,7 @@ class Flags(NamedTuple):
     decoupled_weight_decay: bool
     bias_correction: bool
     bounded: bool
+    guarded: bool = False  # set by minimize from _cpu.overflow_guard
 
 
 class Settings(NamedTuple):
