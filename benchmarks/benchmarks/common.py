@@ -43,7 +43,7 @@ class Benchmark:
     timeout = 180
 
 
-# -- what this rmsopt supports ---------------------------------------------------
+# -- what this rmsopt supports ------------------------------------------------
 # The suite also runs on older commits (asv continuous, asv run on a range):
 # a case whose feature a commit lacks is skipped there, never failed.
 
@@ -56,7 +56,8 @@ def has_option(name):
 
 @functools.lru_cache(maxsize=None)
 def has_inplace_gradient():
-    """True when rmsopt calls ``jac(x, out)`` for a jac with parameter ``out``."""
+    """True when rmsopt calls ``jac(x, out)`` for a jac whose second
+    parameter is ``out``."""
     def probe(x, out):
         out[:] = 1.0
 
@@ -94,7 +95,7 @@ def checked_minimize(fun, x0, jac, args=(), options=None, expect_nit=None,
     return res
 
 
-# -- Rosenbrock (scipy's chained form) ---------------------------------------------
+# -- Rosenbrock (scipy's chained form) ----------------------------------------
 
 @numba.njit(**NJIT)
 def rosen_der_njit(x):
@@ -127,7 +128,7 @@ def rosen_x0(n):
     return np.tile([-1.2, 1.0], n // 2)
 
 
-# -- linear least squares: f = |A x - b|^2 / 2, g = A^T (A x - b) ------------------
+# -- linear least squares: f = |A x - b|^2 / 2, g = A^T (A x - b) -------------
 
 def lsq_data(m=200, n=10, seed=0):
     rng = np.random.default_rng(seed)
@@ -172,7 +173,7 @@ def lsq_loss_and_grad_out(x, out, A, b):
     return 0.5 * f
 
 
-# -- a convex quadratic that RMSProp solves to gtol ----------------------------------
+# -- a convex quadratic that RMSProp solves to gtol ---------------------------
 
 @numba.njit(**NJIT)
 def quadratic_grad_out(x, out, scale):
@@ -185,7 +186,7 @@ def quadratic(x, scale):
     return 0.5 * float(np.sum(scale * x * x))
 
 
-# -- the problems ------------------------------------------------------------------
+# -- the problems -------------------------------------------------------------
 
 def problem(name, jac_form):
     """``(fun, x0, jac, args)`` of a named problem with a gradient form.
@@ -206,7 +207,7 @@ def problem(name, jac_form):
     raise ValueError(f"unknown problem {name!r}")
 
 
-# -- large n: a gradient that costs nothing, so that the step dominates -------------
+# -- large n: a gradient that costs nothing, so that the step dominates -------
 
 @numba.njit(**NJIT)
 def constant_grad_out(x, out):

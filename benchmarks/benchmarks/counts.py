@@ -3,6 +3,9 @@
 As scipy's ``BenchSmoothUnbounded`` tracks nfev and success, not only time:
 an algorithmic or counting regression shows here even where no timing moves.
 Both drivers must give the same numbers (rmsopt's bits are driver-independent).
+
+All runs happen once, in ``setup_cache`` (one process, so the compiled loops
+compile once); the ``track_`` methods read its numbers.
 """
 
 import numpy as np
@@ -10,6 +13,8 @@ import numpy as np
 from .common import Benchmark, checked_minimize, lsq_data, \
     lsq_loss_and_grad, quadratic, quadratic_grad_out, require, rosen, \
     rosen_der, rosen_der_njit, rosen_x0
+
+DRIVERS = ["python", "nopython"]
 
 
 def _new_style_callback(intermediate_result):
@@ -24,19 +29,19 @@ CASES = {
         args=(np.linspace(1.0, 100.0, 50),), options=dict(lr=1e-3))),
     # Rosenbrock, stopped by maxiter (status 1)
     "rosen2": ("njit", lambda: dict(
-        fun=rosen, x0=rosen_x0(2), jac=rosen_der_njit, args=(),
+        fun=rosen, x0=rosen_x0(2), jac=rosen_der_njit,
         options=dict(lr=1e-3, maxiter=2000))),
     # forward differences: n + 1 calls of fun per gradient
     "rosen2_2point": ("numpy", lambda: dict(
-        fun=rosen, x0=rosen_x0(2), jac="2-point", args=(),
+        fun=rosen, x0=rosen_x0(2), jac="2-point",
         options=dict(lr=1e-3, maxiter=2000))),
     # a new-style callback: fun at every iteration
     "rosen2_callback": ("njit", lambda: dict(
-        fun=rosen, x0=rosen_x0(2), jac=rosen_der_njit, args=(),
+        fun=rosen, x0=rosen_x0(2), jac=rosen_der_njit,
         callback=_new_style_callback, options=dict(lr=1e-3, maxiter=2000))),
-    # a NumPy jac with the python driver only
+    # a NumPy jac, python driver only
     "rosen100_numpy": ("numpy", lambda: dict(
-        fun=rosen, x0=rosen_x0(100), jac=rosen_der, args=(),
+        fun=rosen, x0=rosen_x0(100), jac=rosen_der,
         options=dict(lr=1e-3, maxiter=2000))),
     # jac=True: each call counts in nfev and njev
     "lsq200x10": ("njit", lambda: dict(
@@ -48,32 +53,51 @@ CASES = {
 class Counts(Benchmark):
     """nit, nfev, njev, status and fun of one run per case and driver."""
 
-    params = [list(CASES), ["python", "nopython"]]
+    params = [list(CASES), DRIVERS]
     param_names = ["case", "driver"]
 
-    def setup(self, case, driver):
-        jac_form, make = CASES[case]
-        if jac_form == "numpy" and driver == "nopython":
-            raise NotImplementedError("the nopython driver needs a jitted jac")
-        require(jac_form)
-        kwargs = make()
-        kwargs["options"] = dict(kwargs["options"], driver=driver)
-        self.res = checked_minimize(**kwargs)
+    def setup_cache(self):
+        results = {}
+        for case, (jac_form, make) in CASES.items():
+            for driver in DRIVERS:
+                if jac_form == "numpy" and driver == "nopython":
+                    reason = "the nopython driver needs a jitted jac"
+                else:
+                    try:
+                        require(jac_form)
+                    except NotImplementedError as exc:
+                        reason = str(exc)
+                    else:
+                        reason = None
+                if reason is not None:
+                    results[case, driver] = reason
+                    continue
+                kwargs = make()
+                kwargs["options"] = dict(kwargs["options"], driver=driver)
+                res = checked_minimize(**kwargs)
+                results[case, driver] = dict(
+                    nit=int(res.nit), nfev=int(res.nfev), njev=int(res.njev),
+                    status=int(res.status), fun=float(res.fun))
+        return results
 
-    def track_nit(self, case, driver):
-        return int(self.res.nit)
+    def setup(self, results, case, driver):
+        if isinstance(results[case, driver], str):
+            raise NotImplementedError(results[case, driver])
 
-    def track_nfev(self, case, driver):
-        return int(self.res.nfev)
+    def track_nit(self, results, case, driver):
+        return results[case, driver]["nit"]
 
-    def track_njev(self, case, driver):
-        return int(self.res.njev)
+    def track_nfev(self, results, case, driver):
+        return results[case, driver]["nfev"]
 
-    def track_status(self, case, driver):
-        return int(self.res.status)
+    def track_njev(self, results, case, driver):
+        return results[case, driver]["njev"]
 
-    def track_fun(self, case, driver):
-        return float(self.res.fun)
+    def track_status(self, results, case, driver):
+        return results[case, driver]["status"]
+
+    def track_fun(self, results, case, driver):
+        return results[case, driver]["fun"]
 
     track_nit.unit = "iterations"
     track_nfev.unit = "calls"

@@ -6,9 +6,12 @@ device, the bandwidth the future step kernel will be compared with (target in
 ``shared/PERFORMANCE.md``: the step at >= 0.8x the device's copy bandwidth at
 n >= 1e8). When rmsopt gains its GPU driver, time it here beside the copy.
 
-CUDA is never touched at import (asv imports every module to discover the
-benchmarks): the check runs in ``setup``, and any failure there (no driver,
-no device, a broken toolkit) means "no GPU": the case is skipped.
+CUDA is never touched at import: asv imports every module to discover the
+benchmarks, and its forkserver (asv.conf.json) imports them in the process it
+forks each benchmark from, where an initialised CUDA would break every child.
+The check runs in ``setup``, in the benchmark's own process, and any failure
+there (no driver, no device, a broken toolkit) means "no GPU": the case is
+skipped.
 """
 
 import functools
@@ -17,23 +20,28 @@ import numpy as np
 
 from .common import Benchmark
 
+# numba.cuda, imported by _cuda() on first use. A module global, not a local:
+# kernels must find it in their globals (numba's CUDA simulator,
+# NUMBA_ENABLE_CUDASIM=1, swaps it there for its own).
+cuda = None
+
 
 @functools.lru_cache(maxsize=None)
 def _cuda():
     """``numba.cuda`` when a usable GPU exists, else None."""
+    global cuda
     try:
-        from numba import cuda
-        if not cuda.is_available():
+        from numba import cuda as module
+        if not module.is_available():
             return None
-        return cuda
     except Exception:  # CudaSupportError, ImportError, driver errors...
         return None
+    cuda = module
+    return module
 
 
 @functools.lru_cache(maxsize=None)
 def _copy_kernel():
-    cuda = _cuda()
-
     @cuda.jit
     def copy(src, dst):
         start = cuda.grid(1)
@@ -55,16 +63,15 @@ class DeviceCopy(Benchmark):
     param_names = ["n", "dtype"]
 
     def setup(self, n, dtype):
-        cuda = _cuda()
-        if cuda is None:
+        if _cuda() is None:
             raise NotImplementedError("no CUDA GPU here")
-        self.cuda = cuda
         self.src = cuda.to_device(np.full(n, 0.5, dtype=dtype))
         self.dst = cuda.device_array_like(self.src)
         self.copy = _copy_kernel()
-        device = cuda.get_current_device()
-        self.blocks = 4 * device.MULTIPROCESSOR_COUNT
+        # one element per thread up to 2**28 threads, a grid-stride loop
+        # beyond
         self.threads = 256
+        self.blocks = min(-(-n // self.threads), 2**20)
         self.time_copy(n, dtype)  # compile, and warm the device
         if not np.array_equal(self.dst[:16].copy_to_host(),
                               np.full(16, 0.5, dtype=dtype)):
@@ -76,4 +83,4 @@ class DeviceCopy(Benchmark):
 
     def time_copy(self, n, dtype):
         self.copy[self.blocks, self.threads](self.src, self.dst)
-        self.cuda.synchronize()
+        cuda.synchronize()

@@ -3,102 +3,113 @@
 The gradient costs nothing (:func:`common.constant_grad_out`), so a run's
 time is the fused step (read x, g, v; write x, v) plus a fixed cost per call
 (validating and copying x0, allocating the state, building the result).
-``time_0_iterations`` measures that fixed cost, so that the time per step is
-``(time_10_iterations - time_0_iterations) / 10``, and the effective
-bandwidth ``5 * n * itemsize`` bytes over it.
-
-Targets (``shared/PERFORMANCE.md``): at n >= 1e7, at least 0.9x the measured
-bandwidth limit of the same access pattern; in cache (n <= 1e6), at least
-0.9x the serial compute ceiling per thread. Memory: no allocation per
-iteration, and a peak of about x + g + state.
+``LargeCallOverhead`` times that fixed cost (``maxiter=0``), so that the time
+per step is ``(LargeStep - LargeCallOverhead) / 10``, and the effective
+bandwidth ``5 * n * itemsize`` bytes over it. ``StepBandwidth`` makes that
+subtraction itself and reports ratios to hand-written kernels measured in the
+same process, the form in which ``shared/PERFORMANCE.md`` states its targets:
+at n >= 1e7, at least 0.9x the bandwidth limit of the same access pattern;
+in cache, at least 0.9x the serial compute ceiling per thread. Memory: no
+allocation per iteration, and a peak of about x + g + state.
 """
 
 import functools
+import statistics
+import time
 import tracemalloc
 
+import numba
 import numpy as np
 
 import rmsopt
 
-from .common import OPTIONS, Benchmark, checked_minimize, constant_grad_out, \
-    has_option, require, zero
+from .common import OPTIONS, Benchmark, checked_minimize, \
+    constant_grad_out, has_option, require, zero
 
 ITERATIONS = 10
+SIZES = [10**5, 10**6, 10**7]
+DTYPES = ["float32", "float64"]
+DRIVERS = ["python", "nopython"]
 
 
 def _options(parallel, driver, maxiter):
     """The run's options; ``parallel`` is passed only where it is known.
 
     A commit without the option always ran the step serially: its
-    ``parallel=False`` case is the plain run, its other cases are skipped.
+    ``parallel=False`` case is the plain run, its ``parallel=True`` case is
+    skipped.
     """
     options = dict(OPTIONS, maxiter=maxiter, driver=driver)
-    if parallel is not False:
+    if parallel:
         require(options=("parallel",))
-    if parallel is not False or has_option("parallel"):
+    if has_option("parallel"):
         options["parallel"] = parallel
     return options
 
 
 @functools.lru_cache(maxsize=None)  # asv re-runs setup before every sample
-def _large_case(n, dtype, parallel, driver):
+def _large_case(n, dtype, parallel, driver, maxiter):
+    """x0 and options; the kernels warmed (compiled or loaded from disk).
+
+    The compiled code does not depend on n, so the warm-up runs at n=1000;
+    ``parallel=True`` runs the threaded kernels at any n.
+    """
     require("njit_out")
-    x0 = np.full(n, 0.5, dtype=dtype)
-    options = {k: _options(parallel, driver, k) for k in (0, ITERATIONS)}
-    # Warm the JIT at this n: "auto" may choose its kernel by size.
-    checked_minimize(zero, x0, constant_grad_out,
-                     options=dict(options[ITERATIONS], maxiter=1),
-                     expect_nit=1)
-    return x0, options
+    options = _options(parallel, driver, maxiter)
+    small = np.full(1000, 0.5, dtype=dtype)
+    checked_minimize(zero, small, constant_grad_out, options=options,
+                     expect_nit=maxiter)
+    return np.full(n, 0.5, dtype=dtype), options
 
 
 class LargeStep(Benchmark):
-    """10 iterations (and 0) of minimize with a free in-place gradient."""
+    """10 iterations of minimize with a free in-place gradient."""
 
-    params = [[10**5, 10**6, 10**7], ["float32", "float64"],
-              [False, True, "auto"], ["python", "nopython"]]
+    params = [SIZES, DTYPES, [False, True], DRIVERS]
     param_names = ["n", "dtype", "parallel", "driver"]
 
     def setup(self, n, dtype, parallel, driver):
-        self.x0, self.options = _large_case(n, dtype, parallel, driver)
+        self.x0, self.options = _large_case(n, dtype, parallel, driver,
+                                            ITERATIONS)
 
     def time_10_iterations(self, n, dtype, parallel, driver):
         rmsopt.minimize(zero, self.x0, jac=constant_grad_out,
-                        options=self.options[ITERATIONS])
+                        options=self.options)
 
-    def time_0_iterations(self, n, dtype, parallel, driver):
+
+class LargeCallOverhead(Benchmark):
+    """The same call with maxiter=0: everything but the steps."""
+
+    params = [SIZES, DTYPES]
+    param_names = ["n", "dtype"]
+
+    def setup(self, n, dtype):
+        self.x0, self.options = _large_case(n, dtype, False, "nopython", 0)
+
+    def time_0_iterations(self, n, dtype):
         rmsopt.minimize(zero, self.x0, jac=constant_grad_out,
-                        options=self.options[0])
+                        options=self.options)
 
 
 class PeakMemory(Benchmark):
-    """Peak memory of a 10-iteration run at n = 1e7.
+    """Peak resident memory of a 10-iteration run at n = 1e7 (serial step).
 
     ``peakmem_minimize`` is the process's peak resident size (Python, numba,
     x0 included); ``peakmem_reference`` the same process without the run, so
-    that their difference is the run's. ``track_peak_arrays`` counts the
-    run's peak allocation (tracemalloc, which sees NumPy's arrays) in arrays
-    of n elements: a machine-independent number, about 3 for x + g + v, plus
-    whatever the result copies.
+    that their difference is the run's. The python driver: the buffers are
+    the drivers' common ones, and it compiles nothing (``PeakArrays`` covers
+    both drivers).
     """
 
-    params = [["float32", "float64"]]
+    params = [DTYPES]
     param_names = ["dtype"]
     n = 10**7
 
     def setup(self, dtype):
-        require("njit_out")
-        self.x0 = np.full(self.n, 0.5, dtype=dtype)
-        self.options = dict(OPTIONS, maxiter=ITERATIONS)
-        # Warm at a small n, so that the setup's peak stays below the run's;
-        # with both step kernels where there is a choice.
-        small = self.x0[:1000].copy()
-        for parallel in ([False, True] if has_option("parallel") else [None]):
-            options = dict(self.options)
-            if parallel is not None:
-                options["parallel"] = parallel
-            checked_minimize(zero, small, constant_grad_out, options=options,
-                             expect_nit=ITERATIONS)
+        # warmed at n=1000: the setup's own peak stays below the run's, and
+        # nothing compiles during the measured run
+        self.x0, self.options = _large_case(self.n, dtype, False, "python",
+                                            ITERATIONS)
 
     def peakmem_minimize(self, dtype):
         rmsopt.minimize(zero, self.x0, jac=constant_grad_out,
@@ -107,7 +118,25 @@ class PeakMemory(Benchmark):
     def peakmem_reference(self, dtype):
         pass
 
-    def track_peak_arrays(self, dtype):
+
+class PeakArrays(Benchmark):
+    """A run's peak allocation at n = 1e7, in arrays of n elements.
+
+    tracemalloc sees NumPy's allocations (not numba's): a machine-independent
+    number. The target is about 3, x + g + v; it counts everything the call
+    allocates, the result's arrays included (7 before commit af79e02, 4
+    after).
+    """
+
+    params = [DTYPES, DRIVERS]
+    param_names = ["dtype", "driver"]
+    n = 10**7
+
+    def setup(self, dtype, driver):
+        self.x0, self.options = _large_case(self.n, dtype, False, driver,
+                                            ITERATIONS)
+
+    def track_peak_arrays(self, dtype, driver):
         tracemalloc.start()
         try:
             rmsopt.minimize(zero, self.x0, jac=constant_grad_out,
@@ -118,3 +147,125 @@ class PeakMemory(Benchmark):
         return peak / self.x0.nbytes
 
     track_peak_arrays.unit = "arrays of n"
+
+
+# -- ratios to hand-written kernels -------------------------------------------
+
+def _same_traffic(x, g, v, lr, alpha, one_minus_alpha, eps):
+    """Reads x, g, v and writes x, v with trivial arithmetic: the bandwidth
+    limit of the step's access pattern."""
+    for i in numba.prange(x.shape[0]):
+        gi = g[i]
+        v[i] = alpha * v[i] + gi
+        x[i] = x[i] - lr * gi
+
+
+def _fused_rmsprop(x, g, v, lr, alpha, one_minus_alpha, eps):
+    """PyTorch's update in one pass, no checks: the compiled limit."""
+    for i in numba.prange(x.shape[0]):
+        gi = g[i]
+        vi = alpha * v[i] + one_minus_alpha * gi * gi
+        v[i] = vi
+        x[i] = x[i] - lr * gi / (np.sqrt(vi) + eps)
+
+
+# Serial and threaded builds of each (prange is range when serial). Not
+# cached on disk: numba's cache key ignores parallel=, so the two builds of
+# one function would overwrite each other; they compile once, in setup_cache.
+_REFERENCES = {
+    parallel: tuple(numba.njit(parallel=parallel, error_model="numpy")(f)
+                    for f in (_same_traffic, _fused_rmsprop))
+    for parallel in (False, True)}
+
+BANDWIDTH_SIZES = [10**6, 10**7]
+ROUNDS = 3
+SHORT, LONG = 1, 6  # iterations of the two runs whose difference is timed
+
+
+def _measure(n, dtype, parallel):
+    """Seconds per step: rmsopt's and each reference's, medians over rounds.
+
+    rmsopt's step is the difference of two runs (SHORT and LONG iterations)
+    over LONG - SHORT, which cancels the cost of the call. The cases run
+    interleaved in every round, as PERFORMANCE.md asks of ratios.
+    """
+    real = np.dtype(dtype).type
+    same_traffic, fused = _REFERENCES[parallel]
+    x, g, v = (np.full(n, 0.5, dtype=dtype) for _ in range(3))
+    scalars = (real(OPTIONS["lr"]), real(OPTIONS["alpha"]),
+               real(1.0 - OPTIONS["alpha"]), real(OPTIONS["eps"]))
+    cases = {"rmsopt": [], "same_traffic": [], "fused_rmsprop": []}
+    x0 = np.full(n, 0.5, dtype=dtype)
+    options = {k: _options(parallel, "python", k) for k in (SHORT, LONG)}
+    for k in (SHORT, LONG):  # warm (the python driver loads from disk)
+        checked_minimize(zero, x0[:1000], constant_grad_out,
+                         options=options[k], expect_nit=k)
+    for kernel in (same_traffic, fused):
+        kernel(x, g, v, *scalars)
+
+    def run_rmsopt(k):
+        start = time.perf_counter()
+        rmsopt.minimize(zero, x0, jac=constant_grad_out, options=options[k])
+        return time.perf_counter() - start
+
+    def run_kernel(kernel):
+        start = time.perf_counter()
+        for _ in range(LONG - SHORT):
+            kernel(x, g, v, *scalars)
+        return (time.perf_counter() - start) / (LONG - SHORT)
+
+    for _ in range(ROUNDS):
+        cases["rmsopt"].append((run_rmsopt(LONG) - run_rmsopt(SHORT))
+                               / (LONG - SHORT))
+        cases["same_traffic"].append(run_kernel(same_traffic))
+        cases["fused_rmsprop"].append(run_kernel(fused))
+    return {name: statistics.median(times) for name, times in cases.items()}
+
+
+class StepBandwidth(Benchmark):
+    """rmsopt's step against hand-written kernels, in one process.
+
+    ``track_ratio_to_same_traffic``: the kernel moving the same bytes with
+    trivial arithmetic over rmsopt's step (1 = at the bandwidth limit;
+    target >= 0.9 at n = 1e7). ``track_ratio_to_fused_rmsprop``: a
+    one-pass hand-written RMSProp over rmsopt's step (1 = the compiled
+    limit). ``track_gbps``: rmsopt's effective bandwidth, 5 n itemsize bytes
+    per step (machine-dependent). The python driver runs the step, so that
+    no loop compiles here.
+    """
+
+    params = [BANDWIDTH_SIZES, DTYPES, [False, True]]
+    param_names = ["n", "dtype", "parallel"]
+    timeout = 300
+
+    def setup_cache(self):
+        results = {}
+        for n in BANDWIDTH_SIZES:
+            for dtype in DTYPES:
+                for parallel in (False, True):
+                    try:
+                        results[n, dtype, parallel] = _measure(n, dtype,
+                                                               parallel)
+                    except NotImplementedError as exc:
+                        results[n, dtype, parallel] = str(exc)
+        return results
+
+    def setup(self, results, n, dtype, parallel):
+        if isinstance(results[n, dtype, parallel], str):
+            raise NotImplementedError(results[n, dtype, parallel])
+
+    def track_ratio_to_same_traffic(self, results, n, dtype, parallel):
+        times = results[n, dtype, parallel]
+        return times["same_traffic"] / times["rmsopt"]
+
+    def track_ratio_to_fused_rmsprop(self, results, n, dtype, parallel):
+        times = results[n, dtype, parallel]
+        return times["fused_rmsprop"] / times["rmsopt"]
+
+    def track_gbps(self, results, n, dtype, parallel):
+        seconds = results[n, dtype, parallel]["rmsopt"]
+        return 5 * n * np.dtype(dtype).itemsize / seconds / 1e9
+
+    track_ratio_to_same_traffic.unit = "ratio"
+    track_ratio_to_fused_rmsprop.unit = "ratio"
+    track_gbps.unit = "GB/s"
