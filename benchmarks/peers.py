@@ -798,7 +798,7 @@ def command():
 
 
 def markdown(small, large, header, args):
-    lines = [f"# rmsopt and its peers: RMSProp time per iteration", ""]
+    lines = ["# rmsopt and its peers: RMSProp time per iteration", ""]
     lines += [f"- {h}" for h in header] + [""]
     lines += ["## Small problems: time per iteration", "",
               f"Median over {args.rounds} rounds; ratios are medians of "

@@ -7,7 +7,6 @@ or nopython driver over the compiled kernels of ``_cpu``, then build the
 """
 
 import inspect
-import math
 import time
 import warnings
 
@@ -255,7 +254,6 @@ def _initial_state(settings, work, rows):
     """Fill the state rows of ``work``, fresh or from ``options['state']``;
     return the step count ``t``."""
     n, dtype = work.shape[1], work.dtype
-    flags = settings.flags
     state = settings.state
     if state is None:
         work[rows["v"]] = settings.initial_scale
@@ -448,11 +446,7 @@ def _python_driver(run):
             code = step(work, g, scalars, True)
             if code:
                 if code in (_cpu.OVERFLOW, _cpu.LARGE_X):  # x moved
-                    g = gradient(view)
-                    calls += 1
-                    if (type(g) is not ndarray or g.dtype is not dtype
-                            or g.shape != shape or not g.flags.c_contiguous):
-                        g = check(g)
+                    g = obj.grad(view)  # rare: the checked, counted path
                 return _KERNEL_TO_STATUS[code]
             g = gradient(view)
             calls += 1

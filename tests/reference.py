@@ -272,7 +272,6 @@ def reference_rmsprop(
     eps_ = T(eps)
     mu = T(momentum)
     wd = T(weight_decay)
-    one = T(1)
     zero = T(0)
     use_momentum = momentum != 0
 
