@@ -1,6 +1,7 @@
 r"""Loss-and-gradient functions of classical models, compiled with numba.
 
-Each is ``loss(w, out, X, y, l2=0.0, fit_intercept=True, ...) -> float``: it
+Each is ``loss(w, out, X, y, l2, fit_intercept) -> float`` (Huber's takes
+``epsilon`` too): it
 writes the gradient into ``out`` and returns the value, the in-place form
 that :func:`rmsopt.minimize` runs with ``jac=True`` in its compiled loop with
 no allocation per iteration (the multinomial loss allocates one vector of
@@ -82,7 +83,7 @@ def _fail(out):
 
 
 @numba.njit(**_JIT)
-def least_squares(w, out, X, y, l2=0.0, fit_intercept=True):
+def least_squares(w, out, X, y, l2, fit_intercept):
     r"""Least squares with an L2 penalty (ridge), and its gradient.
 
     .. math::
@@ -101,9 +102,9 @@ def least_squares(w, out, X, y, l2=0.0, fit_intercept=True):
         Receives the gradient.
     X : ndarray, shape (n_samples, n_features)
     y : ndarray, shape (n_samples,)
-    l2 : float or ndarray of shape (n_features,), default 0.0
+    l2 : float or ndarray of shape (n_features,)
         :math:`\lambda`.
-    fit_intercept : bool, default True
+    fit_intercept : bool
 
     Returns
     -------
@@ -116,8 +117,9 @@ def least_squares(w, out, X, y, l2=0.0, fit_intercept=True):
     >>> rng = np.random.default_rng(0)
     >>> X = rng.standard_normal((50, 3))
     >>> y = X @ np.array([1.0, -2.0, 0.5]) + 3.0
-    >>> res = rmsopt.minimize(least_squares, np.zeros(4), args=(X, y),
-    ...                       jac=True, options={"lr": 0.01, "maxiter": 3000})
+    >>> res = rmsopt.minimize(least_squares, np.zeros(4),
+    ...                       args=(X, y, 0.0, True), jac=True,
+    ...                       options={"lr": 0.01, "maxiter": 3000})
     >>> bool(np.allclose(res.x, [1.0, -2.0, 0.5, 3.0], atol=0.05))
     True
     """
@@ -148,7 +150,7 @@ def least_squares(w, out, X, y, l2=0.0, fit_intercept=True):
 
 
 @numba.njit(**_JIT)
-def logistic(w, out, X, y, l2=0.0, fit_intercept=True):
+def logistic(w, out, X, y, l2, fit_intercept):
     r"""Binary logistic regression (log loss) with an L2 penalty.
 
     With :math:`z_i = x_i^\top w + b` and labels :math:`y_i \in \{0, 1\}`,
@@ -176,8 +178,8 @@ def logistic(w, out, X, y, l2=0.0, fit_intercept=True):
     y : ndarray, shape (n_samples,)
         Labels 0 or 1 (any real values in [0, 1] are accepted as
         probabilities).
-    l2 : float or ndarray of shape (n_features,), default 0.0
-    fit_intercept : bool, default True
+    l2 : float or ndarray of shape (n_features,)
+    fit_intercept : bool
 
     Returns
     -------
@@ -190,7 +192,7 @@ def logistic(w, out, X, y, l2=0.0, fit_intercept=True):
     >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
     >>> y = np.array([0.0, 0.0, 1.0, 1.0])
     >>> g = np.empty(2)
-    >>> f = logistic(np.zeros(2), g, X, y)
+    >>> f = logistic(np.zeros(2), g, X, y, 0.0, True)
     >>> round(f, 6), g  # log(2), and the mean of (0.5 - y) * [x, 1]
     (0.693147, array([-0.5,  0. ]))
     """
@@ -225,7 +227,7 @@ def logistic(w, out, X, y, l2=0.0, fit_intercept=True):
 
 
 @numba.njit(**_JIT)
-def multinomial(w, out, X, y, l2=0.0, fit_intercept=True):
+def multinomial(w, out, X, y, l2, fit_intercept):
     r"""Multinomial logistic regression (softmax cross-entropy) with L2.
 
     With :math:`K` classes, coefficients :math:`W` of shape :math:`(K, p)`,
@@ -257,8 +259,8 @@ def multinomial(w, out, X, y, l2=0.0, fit_intercept=True):
     y : ndarray, shape (n_samples,)
         Class indices ``0, ..., K - 1`` (integers, or floats holding them).
         Anything else gives NaN.
-    l2 : float or ndarray of shape (n_features,), default 0.0
-    fit_intercept : bool, default True
+    l2 : float or ndarray of shape (n_features,)
+    fit_intercept : bool
 
     Returns
     -------
@@ -271,7 +273,7 @@ def multinomial(w, out, X, y, l2=0.0, fit_intercept=True):
     >>> X = np.eye(3)
     >>> y = np.array([0, 1, 2])
     >>> g = np.empty(12)                # 3 classes x (3 features + 1)
-    >>> f = multinomial(np.zeros(12), g, X, y)
+    >>> f = multinomial(np.zeros(12), g, X, y, 0.0, True)
     >>> round(f, 6) == round(float(np.log(3)), 6)
     True
     """
@@ -325,7 +327,7 @@ def multinomial(w, out, X, y, l2=0.0, fit_intercept=True):
 
 
 @numba.njit(**_JIT)
-def poisson(w, out, X, y, l2=0.0, fit_intercept=True):
+def poisson(w, out, X, y, l2, fit_intercept):
     r"""Poisson regression with the log link and an L2 penalty.
 
     With :math:`z_i = x_i^\top w + b` (so the mean is :math:`\mu_i = e^{z_i}`)
@@ -355,8 +357,8 @@ def poisson(w, out, X, y, l2=0.0, fit_intercept=True):
     X : ndarray, shape (n_samples, n_features)
     y : ndarray, shape (n_samples,)
         Non-negative targets (counts or rates).
-    l2 : float or ndarray of shape (n_features,), default 0.0
-    fit_intercept : bool, default True
+    l2 : float or ndarray of shape (n_features,)
+    fit_intercept : bool
 
     Returns
     -------
@@ -368,8 +370,8 @@ def poisson(w, out, X, y, l2=0.0, fit_intercept=True):
     >>> from rmsopt.models import poisson
     >>> X = np.zeros((4, 1))
     >>> y = np.array([1.0, 2.0, 3.0, 2.0])   # mean 2: the intercept is log 2
-    >>> res = rmsopt.minimize(poisson, np.zeros(2), args=(X, y), jac=True,
-    ...                       options={"lr": 0.01, "maxiter": 2000})
+    >>> res = rmsopt.minimize(poisson, np.zeros(2), args=(X, y, 0.0, True),
+    ...                       jac=True, options={"lr": 0.01, "maxiter": 2000})
     >>> round(float(np.exp(res.x[1])), 2)
     2.0
     """
@@ -402,7 +404,7 @@ def poisson(w, out, X, y, l2=0.0, fit_intercept=True):
 
 
 @numba.njit(**_JIT)
-def huber(w, out, X, y, l2=0.0, fit_intercept=True, epsilon=1.35):
+def huber(w, out, X, y, l2, fit_intercept, epsilon):
     r"""Huber regression with a scale estimated jointly (Owen's form).
 
     With residuals :math:`r_i = x_i^\top w + b - y_i`, scale
@@ -435,9 +437,9 @@ def huber(w, out, X, y, l2=0.0, fit_intercept=True, epsilon=1.35):
         Receives the gradient.
     X : ndarray, shape (n_samples, n_features)
     y : ndarray, shape (n_samples,)
-    l2 : float or ndarray of shape (n_features,), default 0.0
-    fit_intercept : bool, default True
-    epsilon : float, default 1.35
+    l2 : float or ndarray of shape (n_features,)
+    fit_intercept : bool
+    epsilon : float
         Where the loss turns from quadratic to linear, in units of
         :math:`\sigma`.
 
@@ -454,7 +456,8 @@ def huber(w, out, X, y, l2=0.0, fit_intercept=True, epsilon=1.35):
     >>> y[3] = 100.0                                   # an outlier
     >>> bounds = [(None, None), (None, None), (1e-6, None)]
     >>> res = rmsopt.minimize(huber, np.array([0.0, 0.0, 1.0]),
-    ...                       args=(X, y), jac=True, bounds=bounds,
+    ...                       args=(X, y, 0.0, True, 1.35), jac=True,
+    ...                       bounds=bounds,
     ...                       options={"lr": 0.01, "maxiter": 4000})
     >>> bool(abs(res.x[0] - 2) < 0.1)                  # least squares: 0.7
     True

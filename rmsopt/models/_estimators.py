@@ -1,0 +1,639 @@
+r"""scikit-learn estimators fitted with RMSProp.
+
+Same names, parameters, objective and attributes as scikit-learn's
+:class:`~sklearn.linear_model.Ridge`,
+:class:`~sklearn.linear_model.LogisticRegression`,
+:class:`~sklearn.linear_model.PoissonRegressor` and
+:class:`~sklearn.linear_model.HuberRegressor`, so that they can replace them
+in a pipeline and their fitted objectives can be compared. RMSProp's own
+settings come as extra parameters (``lr``, ``momentum``, ``standardize``,
+``options``). See :mod:`rmsopt.models._fit` for how a fit runs.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import d2_tweedie_score
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as exc:  # pragma: no cover - exercised without sklearn
+    raise ImportError("The estimators of rmsopt.models need scikit-learn "
+                      "(>= 1.6): pip install rmsopt[models]") from exc
+
+from . import _losses
+from ._fit import check_options, rmsprop_fit, standardize
+
+_RMSPROP_PARAMS = """\
+    lr : float, default 0.01
+        RMSProp's initial learning rate; divided by ten whenever 100
+        iterations end without lowering the loss.
+    momentum : float, default 0.9
+        RMSProp's momentum (PyTorch's form).
+    standardize : bool, default True
+        Fit on features centred (with an intercept) and scaled to unit
+        variance, then map the solution back: the problem solved is the same,
+        but one learning rate suits every coefficient. False fits the raw
+        features (then choose ``lr`` on the scale of the coefficients).
+    options : dict, optional
+        Further :func:`rmsopt.minimize` options (``alpha``, ``eps``,
+        ``centered``, ``driver``, ...); not ``lr``, ``maxiter``, ``gtol``,
+        ``state`` or ``disp``, which the estimator sets."""
+
+
+def _doc(cls):
+    cls.__doc__ = cls.__doc__.replace("    %(rmsprop)s", _RMSPROP_PARAMS)
+    return cls
+
+
+def _check_params(est, **extra):
+    """Check the shared parameters and ``extra`` (name -> (value, test,
+    expected)); return the checked ``options``."""
+    checks = {
+        "max_iter": (est.max_iter, lambda v: isinstance(v, numbers.Integral)
+                     and not isinstance(v, bool) and v >= 1,
+                     "an integer >= 1"),
+        "tol": (est.tol, lambda v: _real(v) and v >= 0, "a number >= 0"),
+        "lr": (est.lr, lambda v: _real(v) and 0 < v < np.inf,
+               "a finite number > 0"),
+        "momentum": (est.momentum, lambda v: _real(v) and 0 <= v < 1,
+                     "a number in [0, 1)"),
+        "fit_intercept": (est.fit_intercept,
+                          lambda v: isinstance(v, (bool, np.bool_)),
+                          "True or False"),
+        "standardize": (est.standardize,
+                        lambda v: isinstance(v, (bool, np.bool_)),
+                        "True or False"),
+        **extra,
+    }
+    for name, (value, ok, expected) in checks.items():
+        if not ok(value):
+            raise ValueError(f"{type(est).__name__}: {name} must be "
+                             f"{expected}, got {value!r}")
+    return check_options(est.options)
+
+
+def _real(value):
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and not np.isnan(value))
+
+
+def _finish(est, fit):
+    """Set ``n_iter_``; warn as scikit-learn does when the fit did not
+    converge."""
+    if not fit.converged:
+        warnings.warn(f"{type(est).__name__} (RMSProp) did not converge: "
+                      f"{fit.message}.", ConvergenceWarning, stacklevel=3)
+    return fit.n_iter
+
+
+def _run(est, loss, w0, args, options, bounds=None):
+    return rmsprop_fit(loss, w0, args, lr=float(est.lr),
+                       momentum=float(est.momentum),
+                       max_iter=int(est.max_iter), tol=float(est.tol),
+                       options=options, bounds=bounds)
+
+
+def _linear_map_back(ws, scaling, n_features, fit_intercept):
+    """Coefficients and intercept of the unscaled problem from the scaled
+    ones: x_std w_std + b_std = x (w_std / s) + b_std - mean . w."""
+    coef = ws[:n_features] * scaling.y_scale / scaling.x_scale
+    intercept = 0.0
+    if fit_intercept:
+        intercept = (scaling.y_mean + scaling.y_scale * ws[n_features]
+                     - float(scaling.x_mean @ coef))
+    return coef, intercept
+
+
+class _Regressor(RegressorMixin, BaseEstimator):
+    """What the three regressors share: validation of X and y, and the
+    linear prediction."""
+
+    def _validate(self, X, y):
+        return validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+
+    def _linear_predictor(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return X @ self.coef_ + self.intercept_
+
+    def predict(self, X):
+        """Predicted targets.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray, shape (n_samples,)
+        """
+        return self._linear_predictor(X)
+
+
+@_doc
+class Ridge(_Regressor):
+    r"""Linear least squares with an L2 penalty, fitted with RMSProp.
+
+    Minimises scikit-learn's :class:`~sklearn.linear_model.Ridge` objective
+
+    .. math::
+
+        \lVert y - X w - b \rVert_2^2 + \alpha \lVert w \rVert_2^2
+
+    (the intercept :math:`b` is not penalised) through
+    :func:`rmsopt.models.least_squares`.
+
+    Parameters
+    ----------
+    alpha : float, default 1.0
+        Strength of the penalty (>= 0).
+    fit_intercept : bool, default True
+    max_iter : int, default 10000
+        Most RMSProp iterations.
+    tol : float, default 1e-6
+        Stop when the largest component of the gradient of the
+        standardised mean objective is at most ``tol`` (scikit-learn's
+        default is 1e-4, on its own solvers' criteria).
+    %(rmsprop)s
+
+    Attributes
+    ----------
+    coef_ : ndarray, shape (n_features,)
+    intercept_ : float
+    n_iter_ : int
+        RMSProp iterations run.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X has string feature names.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from rmsopt.models import Ridge
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> model = Ridge(alpha=0.1).fit(X, y)
+    >>> round(model.score(X, y), 3)
+    0.513
+    """
+
+    def __init__(self, alpha=1.0, *, fit_intercept=True, max_iter=10000,
+                 tol=1e-6, lr=0.01, momentum=0.9, standardize=True,
+                 options=None):
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.lr = lr
+        self.momentum = momentum
+        self.standardize = standardize
+        self.options = options
+
+    def fit(self, X, y):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,)
+
+        Returns
+        -------
+        self : Ridge
+        """
+        options = _check_params(self, alpha=(
+            self.alpha, lambda v: _real(v) and 0 <= v < np.inf,
+            "a finite number >= 0"))
+        X, y = self._validate(X, y)
+        n, p = X.shape
+        fi = bool(self.fit_intercept)
+        Xs, ys, scaling = standardize(X, y, center=fi,
+                                      scale=self.standardize, scale_y=True)
+        l2 = self.alpha / (n * scaling.x_scale ** 2)
+        fit = _run(self, _losses.least_squares, np.zeros(p + fi),
+                   (Xs, ys, l2, fi), options)
+        self.coef_, self.intercept_ = _linear_map_back(fit.w, scaling, p, fi)
+        self.n_iter_ = _finish(self, fit)
+        return self
+
+
+@_doc
+class HuberRegressor(_Regressor):
+    r"""Linear regression robust to outliers (Huber loss), fitted with
+    RMSProp.
+
+    Minimises scikit-learn's :class:`~sklearn.linear_model.HuberRegressor`
+    objective over the coefficients :math:`w`, intercept :math:`b` and scale
+    :math:`\sigma > 0`,
+
+    .. math::
+
+        \sum_{i=1}^n \left[\sigma + H_\epsilon\!\left(
+        \frac{y_i - x_i^\top w - b}{\sigma}\right)\sigma\right]
+        + \alpha \lVert w \rVert_2^2
+
+    with :math:`H_\epsilon(t) = t^2` for :math:`|t| < \epsilon` and
+    :math:`2\epsilon|t| - \epsilon^2` beyond, through
+    :func:`rmsopt.models.huber`.
+
+    Parameters
+    ----------
+    epsilon : float, default 1.35
+        Where the loss turns linear (>= 1); smaller is more robust.
+    max_iter : int, default 10000
+    alpha : float, default 0.0001
+        Strength of the L2 penalty (>= 0).
+    fit_intercept : bool, default True
+    tol : float, default 1e-6
+        As for :class:`Ridge` (scikit-learn's default is 1e-5).
+    %(rmsprop)s
+
+    Attributes
+    ----------
+    coef_ : ndarray, shape (n_features,)
+    intercept_ : float
+    scale_ : float
+        :math:`\sigma`.
+    outliers_ : ndarray of bool, shape (n_samples,)
+        Samples whose absolute residual exceeds ``epsilon * scale_``.
+    n_iter_ : int
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rmsopt.models import HuberRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((100, 2))
+    >>> y = X @ np.array([1.0, 2.0]) + 0.1 * rng.standard_normal(100)
+    >>> y[:5] += 50                                    # five outliers
+    >>> model = HuberRegressor().fit(X, y)
+    >>> np.round(model.coef_, 1), int(model.outliers_[:5].sum())
+    (array([1., 2.]), 5)
+    """
+
+    def __init__(self, *, epsilon=1.35, max_iter=10000, alpha=0.0001,
+                 fit_intercept=True, tol=1e-6, lr=0.01, momentum=0.9,
+                 standardize=True, options=None):
+        self.epsilon = epsilon
+        self.max_iter = max_iter
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.lr = lr
+        self.momentum = momentum
+        self.standardize = standardize
+        self.options = options
+
+    def fit(self, X, y):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,)
+
+        Returns
+        -------
+        self : HuberRegressor
+        """
+        options = _check_params(
+            self,
+            alpha=(self.alpha, lambda v: _real(v) and 0 <= v < np.inf,
+                   "a finite number >= 0"),
+            epsilon=(self.epsilon, lambda v: _real(v) and 1 <= v < np.inf,
+                     "a finite number >= 1"))
+        X, y = self._validate(X, y)
+        n, p = X.shape
+        fi = bool(self.fit_intercept)
+        Xs, ys, scaling = standardize(X, y, center=fi,
+                                      scale=self.standardize, scale_y=True)
+        # The objective is of degree one in (y, sigma), two in w: the
+        # penalty gains a factor y_scale in standardised units.
+        l2 = 2 * self.alpha * scaling.y_scale / (n * scaling.x_scale ** 2)
+        w0 = np.zeros(p + fi + 1)
+        w0[-1] = 1.0  # sigma, in units of y's standard deviation
+        # sigma > 0, as scikit-learn bounds it (10 machine epsilons)
+        tiny = 10 * np.finfo(np.float64).eps / scaling.y_scale
+        bounds = [(None, None)] * (p + fi) + [(tiny, None)]
+        fit = _run(self, _losses.huber, w0,
+                   (Xs, ys, l2, fi, float(self.epsilon)), options, bounds)
+        self.coef_, self.intercept_ = _linear_map_back(fit.w, scaling, p, fi)
+        self.scale_ = float(fit.w[-1] * scaling.y_scale)
+        residual = np.abs(y - X @ self.coef_ - self.intercept_)
+        self.outliers_ = residual > self.epsilon * self.scale_
+        self.n_iter_ = _finish(self, fit)
+        return self
+
+
+@_doc
+class PoissonRegressor(_Regressor):
+    r"""Poisson regression (log link, L2 penalty), fitted with RMSProp.
+
+    Minimises scikit-learn's :class:`~sklearn.linear_model.PoissonRegressor`
+    objective, the mean half Poisson deviance plus the penalty,
+
+    .. math::
+
+        \frac1n \sum_{i=1}^n \left[y_i \log\frac{y_i}{\mu_i} - y_i + \mu_i
+        \right] + \frac\alpha2 \lVert w \rVert_2^2,
+        \qquad \mu_i = e^{x_i^\top w + b}
+
+    through :func:`rmsopt.models.poisson` (which leaves out the terms free
+    of :math:`w`).
+
+    Parameters
+    ----------
+    alpha : float, default 1.0
+        Strength of the penalty (>= 0).
+    fit_intercept : bool, default True
+    max_iter : int, default 10000
+    tol : float, default 1e-6
+        As for :class:`Ridge`.
+    %(rmsprop)s
+
+    Attributes
+    ----------
+    coef_ : ndarray, shape (n_features,)
+    intercept_ : float
+    n_iter_ : int
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rmsopt.models import PoissonRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((500, 2))
+    >>> y = rng.poisson(np.exp(X @ np.array([0.5, -0.3]) + 1.0))
+    >>> model = PoissonRegressor(alpha=0.0).fit(X, y)
+    >>> np.round(model.coef_, 1), round(float(model.intercept_), 1)
+    (array([ 0.5, -0.3]), 1.0)
+    """
+
+    def __init__(self, *, alpha=1.0, fit_intercept=True, max_iter=10000,
+                 tol=1e-6, lr=0.01, momentum=0.9, standardize=True,
+                 options=None):
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.lr = lr
+        self.momentum = momentum
+        self.standardize = standardize
+        self.options = options
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = True
+        return tags
+
+    def fit(self, X, y):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,)
+            Non-negative targets.
+
+        Returns
+        -------
+        self : PoissonRegressor
+        """
+        options = _check_params(self, alpha=(
+            self.alpha, lambda v: _real(v) and 0 <= v < np.inf,
+            "a finite number >= 0"))
+        X, y = self._validate(X, y)
+        if (y < 0).any():
+            raise ValueError("PoissonRegressor needs targets y >= 0; got a "
+                             f"minimum of {y.min()}")
+        n, p = X.shape
+        fi = bool(self.fit_intercept)
+        Xs, _, scaling = standardize(X, y, center=fi, scale=self.standardize,
+                                     scale_y=False)
+        l2 = self.alpha / scaling.x_scale ** 2
+        w0 = np.zeros(p + fi)
+        if fi:  # start at the best constant model, as scikit-learn does
+            w0[p] = np.log(max(float(y.mean()), np.finfo(np.float64).tiny))
+        fit = _run(self, _losses.poisson, w0, (Xs, y, l2, fi), options)
+        self.coef_, self.intercept_ = _linear_map_back(fit.w, scaling, p, fi)
+        self.n_iter_ = _finish(self, fit)
+        return self
+
+    def predict(self, X):
+        """Predicted means :math:`e^{X w + b}`.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        mu : ndarray, shape (n_samples,)
+        """
+        return np.exp(self._linear_predictor(X))
+
+    def score(self, X, y, sample_weight=None):
+        """D², the fraction of Poisson deviance explained (as scikit-learn's
+        ``PoissonRegressor.score``).
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,)
+        sample_weight : array_like, shape (n_samples,), optional
+
+        Returns
+        -------
+        d2 : float
+        """
+        return d2_tweedie_score(y, self.predict(X),
+                                sample_weight=sample_weight, power=1)
+
+
+@_doc
+class LogisticRegression(ClassifierMixin, BaseEstimator):
+    r"""Logistic regression (binary or multinomial, L2 penalty), fitted with
+    RMSProp.
+
+    Minimises scikit-learn's
+    :class:`~sklearn.linear_model.LogisticRegression` objective (its ``lbfgs``
+    solver: multinomial from three classes on)
+
+    .. math::
+
+        C \sum_{i=1}^n \left[\log \sum_k e^{z_{ik}} - z_{i y_i}\right]
+        + \frac12 \lVert W \rVert_F^2,
+        \qquad z_{ik} = W_k^\top x_i + b_k
+
+    which for two classes is the log loss of one linear function, through
+    :func:`rmsopt.models.logistic` and :func:`rmsopt.models.multinomial`.
+
+    Parameters
+    ----------
+    C : float, default 1.0
+        Inverse strength of the penalty (> 0; ``np.inf`` for none).
+    fit_intercept : bool, default True
+    max_iter : int, default 10000
+    tol : float, default 1e-6
+        As for :class:`Ridge`.
+    %(rmsprop)s
+
+    Attributes
+    ----------
+    classes_ : ndarray, shape (n_classes,)
+    coef_ : ndarray, shape (1, n_features) or (n_classes, n_features)
+    intercept_ : ndarray, shape (1,) or (n_classes,)
+    n_iter_ : ndarray, shape (1,)
+        RMSProp iterations run.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from rmsopt.models import LogisticRegression
+    >>> X, y = load_iris(return_X_y=True)
+    >>> model = LogisticRegression().fit(X, y)
+    >>> model.coef_.shape, round(model.score(X, y), 2)
+    ((3, 4), 0.97)
+    """
+
+    def __init__(self, C=1.0, *, fit_intercept=True, max_iter=10000,
+                 tol=1e-6, lr=0.01, momentum=0.9, standardize=True,
+                 options=None):
+        self.C = C
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.lr = lr
+        self.momentum = momentum
+        self.standardize = standardize
+        self.options = options
+
+    def fit(self, X, y):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : LogisticRegression
+        """
+        options = _check_params(self, C=(
+            self.C, lambda v: _real(v) and v > 0, "a number > 0 (or inf)"))
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        self.classes_, labels = np.unique(y, return_inverse=True)
+        K = len(self.classes_)
+        if K < 2:
+            raise ValueError("LogisticRegression needs samples of at least "
+                             "2 classes in the data, but the data contains "
+                             f"only one class: {self.classes_[0]!r}")
+        n, p = X.shape
+        fi = bool(self.fit_intercept)
+        Xs, _, scaling = standardize(X, y, center=fi, scale=self.standardize,
+                                     scale_y=False)
+        l2 = 1.0 / (self.C * n * scaling.x_scale ** 2)
+        # Start from the class frequencies (the best model without
+        # features): a shorter path than from zero.
+        freq = np.bincount(labels, minlength=K) / n
+        if K == 2:
+            w0 = np.zeros(p + fi)
+            if fi:
+                w0[p] = np.log(freq[1] / freq[0])
+            fit = _run(self, _losses.logistic, w0,
+                       (Xs, labels.astype(np.float64), l2, fi), options)
+            coef = fit.w[:p][None, :]
+            intercept = fit.w[p:]
+        else:
+            w0 = np.zeros(K * (p + fi))
+            if fi:
+                w0[K * p:] = np.log(freq) - np.log(freq).mean()
+            fit = _run(self, _losses.multinomial, w0,
+                       (Xs, labels.astype(np.int64), l2, fi), options)
+            coef = fit.w[:K * p].reshape(K, p)
+            intercept = fit.w[K * p:]
+        self.coef_ = coef / scaling.x_scale
+        if fi:
+            self.intercept_ = intercept - self.coef_ @ scaling.x_mean
+        else:
+            self.intercept_ = np.zeros(coef.shape[0])
+        self.n_iter_ = np.array([_finish(self, fit)])
+        return self
+
+    def decision_function(self, X):
+        """The linear scores :math:`X W^\\top + b`.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray, shape (n_samples,) for two classes (the score of
+            ``classes_[1]``), else (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        scores = X @ self.coef_.T + self.intercept_
+        return scores[:, 0] if scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray, shape (n_samples,)
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(np.intp)]
+        return self.classes_[scores.argmax(axis=1)]
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax; the logistic function for two
+        classes).
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray, shape (n_samples, n_classes)
+        """
+        return np.exp(self.predict_log_proba(X))
+
+    def predict_log_proba(self, X):
+        """Logarithms of the class probabilities.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray, shape (n_samples, n_classes)
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            scores = np.column_stack([np.zeros_like(scores), scores])
+        top = scores.max(axis=1, keepdims=True)
+        shifted = scores - top
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
