@@ -1,0 +1,316 @@
+r"""``curve_fit``: scipy's interface, RMSProp on the least-squares cost."""
+
+import inspect
+import warnings
+
+import numpy as np
+from scipy.linalg import cholesky, solve_triangular
+from scipy.optimize import Bounds, OptimizeWarning
+
+from .models._fit import check_options, rmsprop_fit
+
+
+def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
+              check_finite=True, bounds=(-np.inf, np.inf), jac=None, *,
+              full_output=False, lr=0.01, momentum=0.9, maxiter=20000,
+              gtol=1e-10, **options):
+    r"""Fit ``f(xdata, *params)`` to ``ydata`` by least squares with RMSProp.
+
+    Mirrors :func:`scipy.optimize.curve_fit`: same parameters, same
+    ``(popt, pcov)``. With :math:`r(p) = L^{-1}(f(x, p) - y)`, where
+    :math:`L = \operatorname{diag}(\sigma)` for a 1-D ``sigma`` and the
+    Cholesky factor of the covariance for a 2-D one, it minimises
+
+    .. math::
+
+        \tfrac12 \lVert r(p) \rVert^2
+
+    and, with :math:`J` the Jacobian of :math:`r` at the solution,
+
+    .. math::
+
+        \mathrm{pcov} = (J^\top J)^{+}
+        \cdot \frac{\lVert r \rVert^2}{m - n}
+        \quad\text{(the last factor only without ``absolute_sigma``)}
+
+    with the pseudo-inverse from the SVD of :math:`J`, dropping singular
+    values below :math:`\epsilon_{mach} \max(m, n) s_0` as scipy does. Where
+    scipy cannot estimate the covariance (``m <= n`` without
+    ``absolute_sigma``, or NaN in :math:`J`), ``pcov`` is all inf and an
+    ``OptimizeWarning`` says so.
+
+    RMSProp works on the parameters divided by ``|p0|`` (1 where ``p0`` is
+    0), so ``lr`` is a relative step; the learning rate drops tenfold when
+    100 iterations end without lowering the cost (see
+    :mod:`rmsopt.models._fit`). The gradient :math:`J^\top r` uses forward
+    differences (or ``jac``); ``pcov`` uses central differences.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(xdata, *params) -> array`` of ``ydata``'s shape.
+    xdata : array_like or object
+        Passed to ``f`` as it is (checked for finiteness when it is numeric
+        and ``check_finite``).
+    ydata : array_like
+        The data, ``m`` values (flattened if it has more dimensions).
+    p0 : array_like, shape (n,), optional
+        Starting point. Default: ones (the count taken from ``f``'s
+        signature), or, with bounds, a feasible point as scipy chooses it.
+    sigma : array_like, shape (m,) or (m, m), optional
+        Standard deviations of ``ydata``, or their covariance matrix.
+    absolute_sigma : bool, default False
+        True: ``sigma`` is absolute and ``pcov`` is not rescaled by the
+        residual variance.
+    check_finite : bool, default True
+        Raise ``ValueError`` when the data hold NaN or inf.
+    bounds : 2-tuple of array_like or scipy.optimize.Bounds, optional
+        Lower and upper bounds on the parameters; iterates are projected on
+        them.
+    jac : callable, optional
+        ``jac(xdata, *params) -> (m, n)``, the Jacobian of ``f``. Default:
+        finite differences.
+    full_output : bool, default False
+        Also return ``infodict`` (``nfev``, ``fvec``, ``nit``), ``mesg`` and
+        ``ier`` (1 on success).
+    lr : float, default 0.01
+        RMSProp's initial learning rate, relative to ``|p0|``.
+    momentum : float, default 0.9
+    maxiter : int, default 20000
+        Most RMSProp iterations.
+    gtol : float, default 1e-10
+        Stop when the largest component of :math:`J^\top r` (in the scaled
+        parameters) is at most ``gtol``.
+    **options
+        Further :func:`rmsopt.minimize` options (``alpha``, ``eps``, ...).
+
+    Returns
+    -------
+    popt : ndarray, shape (n,)
+    pcov : ndarray, shape (n, n)
+    infodict, mesg, ier
+        Only with ``full_output``.
+
+    Raises
+    ------
+    RuntimeError
+        When the fit ends at ``maxiter`` or at a non-finite cost, as scipy
+        raises when its least-squares solver fails.
+
+    Examples
+    --------
+    >>> import numpy as np, rmsopt
+    >>> def decay(x, a, b, c):
+    ...     return a * np.exp(-b * x) + c
+    >>> x = np.linspace(0, 4, 50)
+    >>> rng = np.random.default_rng(0)
+    >>> y = decay(x, 2.5, 1.3, 0.5) + 0.02 * rng.standard_normal(50)
+    >>> popt, pcov = rmsopt.curve_fit(decay, x, y, p0=[1.0, 1.0, 1.0])
+    >>> ref, ref_cov = scipy.optimize.curve_fit(decay, x, y, p0=[1, 1, 1])
+    >>> bool(np.allclose(popt, ref, rtol=1e-6))
+    True
+    >>> bool(np.allclose(pcov, ref_cov, rtol=1e-4))
+    True
+    """
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {f!r}")
+    if jac is not None and not callable(jac):
+        raise ValueError("jac must be a callable jac(xdata, *params) or "
+                         f"None; got {jac!r}")
+    options = check_options(options)
+    ydata = _as_float_array(ydata, "ydata", check_finite)
+    if ydata.size == 0:
+        raise ValueError("`ydata` must not be empty!")
+    if check_finite and _is_numeric(xdata):
+        _as_float_array(xdata, "xdata", True)
+    lb, ub = _bounds(bounds)
+    p0 = _initial_point(f, p0, lb, ub)
+    n = p0.size
+    lb = np.broadcast_to(lb, (n,)) if lb.size in (1, n) else _bad_bounds()
+    ub = np.broadcast_to(ub, (n,)) if ub.size in (1, n) else _bad_bounds()
+    if (lb >= ub).any():
+        raise ValueError("Each lower bound must be strictly less than each "
+                         "upper bound.")
+    if ((p0 < lb) | (p0 > ub)).any():
+        raise ValueError("p0 is infeasible: it lies outside the bounds")
+    whiten = _whitening(sigma, ydata)
+
+    shape, y = ydata.shape, ydata.ravel()
+
+    def residuals(p):
+        out = np.asarray(f(xdata, *p), dtype=float)
+        if out.shape != shape:
+            raise ValueError(f"f(xdata, *params) must return an array of "
+                             f"ydata's shape {shape}; got {out.shape}")
+        return whiten(out.ravel() - y)
+
+    nfev = [0]
+
+    def jacobian(p, r, central):
+        """J of the whitened residuals, (m, n)."""
+        if jac is not None:
+            J = np.asarray(jac(xdata, *p), dtype=float).reshape(
+                ydata.size, n)
+            return whiten(J)
+        J = np.empty((ydata.size, n))
+        for j in range(n):
+            h = np.sqrt(np.finfo(float).eps) if not central else \
+                np.finfo(float).eps ** (1 / 3)
+            h *= max(1.0, abs(p[j]))
+            up, down = p.copy(), p.copy()
+            if central and p[j] - h >= lb[j] and p[j] + h <= ub[j]:
+                up[j] += h
+                down[j] -= h
+                J[:, j] = (residuals(up) - residuals(down)) / (up[j] - down[j])
+                nfev[0] += 2
+                continue
+            if p[j] + h > ub[j]:
+                h = -h  # step inwards at an upper bound
+            up[j] += h
+            J[:, j] = (residuals(up) - r) / (up[j] - p[j])
+            nfev[0] += 1
+        return J
+
+    scale = np.where(p0 != 0, np.abs(p0), 1.0)
+
+    def cost(u, *_):
+        p = u * scale
+        r = residuals(p)
+        nfev[0] += 1
+        g = jacobian(p, r, central=False).T @ r * scale
+        return 0.5 * float(r @ r), g
+
+    box = None
+    if np.isfinite(lb).any() or np.isfinite(ub).any():
+        box = Bounds(lb / scale, ub / scale)
+    fit = rmsprop_fit(cost, p0 / scale, (), lr=lr, momentum=momentum,
+                      max_iter=maxiter, tol=gtol, options=options,
+                      bounds=box)
+    if not fit.converged:
+        raise RuntimeError(f"Optimal parameters not found: {fit.message}")
+    popt = fit.w * scale
+    r = residuals(popt)
+    J = jacobian(popt, r, central=True)
+    pcov = _covariance(J, r, absolute_sigma, ydata.size, n)
+    if full_output:
+        infodict = {"nfev": nfev[0], "fvec": r, "nit": fit.n_iter}
+        return popt, pcov, infodict, fit.message or "converged", 1
+    return popt, pcov
+
+
+def _covariance(J, r, absolute_sigma, m, n):
+    """scipy's pcov: pinv(J^T J) from the SVD, scaled by the residual
+    variance unless absolute_sigma; inf (with a warning) when unknown."""
+    if np.isnan(J).any():
+        pcov = np.full((n, n), np.inf)
+        warn = True
+    else:
+        _, s, vt = np.linalg.svd(J, full_matrices=False)
+        keep = s > np.finfo(float).eps * max(J.shape) * s[0]
+        s, vt = s[keep], vt[keep]
+        pcov = (vt.T / s ** 2) @ vt
+        warn = False
+        if not absolute_sigma:
+            if m > n:
+                pcov = pcov * (float(r @ r) / (m - n))
+            else:
+                pcov = np.full((n, n), np.inf)
+                warn = True
+    if warn:
+        warnings.warn("Covariance of the parameters could not be estimated",
+                      OptimizeWarning, stacklevel=3)
+    return pcov
+
+
+def _as_float_array(a, name, check_finite):
+    try:
+        arr = np.asarray(a, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of real numbers") from exc
+    if check_finite and not np.isfinite(arr).all():
+        raise ValueError(f"{name} must not contain infs or NaNs (or pass "
+                         "check_finite=False)")
+    return arr
+
+
+def _is_numeric(a):
+    try:
+        return np.asarray(a).dtype.kind in "biuf"
+    except Exception:
+        return False
+
+
+def _bad_bounds():
+    raise ValueError("bounds must be scalars or arrays of one value per "
+                     "parameter")
+
+
+def _bounds(bounds):
+    """``(lb, ub)`` as float arrays (scalars or one per parameter)."""
+    if isinstance(bounds, Bounds):
+        lb, ub = bounds.lb, bounds.ub
+    else:
+        try:
+            lb, ub = bounds
+        except (TypeError, ValueError) as exc:
+            raise ValueError("bounds must be a 2-tuple (lb, ub) or a "
+                             "scipy.optimize.Bounds") from exc
+    lb = np.atleast_1d(np.asarray(lb, dtype=float))
+    ub = np.atleast_1d(np.asarray(ub, dtype=float))
+    if lb.ndim != 1 or ub.ndim != 1:
+        _bad_bounds()
+    return lb, ub
+
+
+def _initial_point(f, p0, lb, ub):
+    """``p0`` as a new 1-D float array, or scipy's default."""
+    if p0 is not None:
+        p0 = np.atleast_1d(np.array(p0, dtype=float))
+        if p0.ndim != 1 or p0.size == 0:
+            raise ValueError("p0 must be a 1-D array of at least one "
+                             "parameter")
+        if not np.isfinite(p0).all():
+            raise ValueError("p0 must be finite")
+        return p0
+    try:
+        params = list(inspect.signature(f).parameters.values())
+    except (TypeError, ValueError) as exc:
+        raise ValueError("Unable to determine number of fit parameters.") \
+            from exc
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params) \
+            or len(params) < 2:
+        raise ValueError("Unable to determine number of fit parameters.")
+    n = len(params) - 1
+    lb = np.broadcast_to(lb, (n,)) if lb.size in (1, n) else _bad_bounds()
+    ub = np.broadcast_to(ub, (n,)) if ub.size in (1, n) else _bad_bounds()
+    # scipy's choice: ones, the middle of a finite box, 1 inside a
+    # one-sided bound.
+    p0 = np.ones(n)
+    both = np.isfinite(lb) & np.isfinite(ub)
+    p0[both] = 0.5 * (lb[both] + ub[both])
+    low = np.isfinite(lb) & ~np.isfinite(ub)
+    p0[low] = lb[low] + 1
+    high = ~np.isfinite(lb) & np.isfinite(ub)
+    p0[high] = ub[high] - 1
+    return p0
+
+
+def _whitening(sigma, ydata):
+    """The map r -> L^{-1} r for ``sigma`` (None, 1-D or 2-D)."""
+    if sigma is None:
+        return lambda r: r
+    sigma = np.asarray(sigma, dtype=float)
+    m = ydata.size
+    if sigma.shape == (m,):
+        if not (sigma > 0).all():
+            raise ValueError("sigma must be positive")
+        inv = 1.0 / sigma
+        return lambda r: r * inv if r.ndim == 1 else r * inv[:, None]
+    if sigma.shape == (m, m):
+        try:
+            L = cholesky(sigma, lower=True)
+        except np.linalg.LinAlgError as exc:
+            raise ValueError("`sigma` must be positive definite.") from exc
+        return lambda r: solve_triangular(L, r, lower=True)
+    raise ValueError(f"`sigma` has incorrect shape {sigma.shape}: expected "
+                     f"({m},) or ({m}, {m})")
