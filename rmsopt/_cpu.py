@@ -23,6 +23,8 @@ from functools import lru_cache
 
 import numba
 import numpy as np
+from numba.core.errors import TypingError
+from numba.core.registry import cpu_target
 
 from ._rule import rmsprop_element
 
@@ -358,16 +360,59 @@ def make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
     Returns
     -------
     loop : numba dispatcher
-        ``loop(grad_fn, work, g, scalars, n_iter, args) -> status``. Runs at most ``n_iter`` iterations, each a fused step at
-        ``x = work[0]`` followed by ``grad_fn(x, *args)``. Results go to the
-        arrays passed in, never only to the return value, so that a Ctrl-C
-        caught on return loses nothing: ``g`` holds the gradient at ``x``,
+        ``loop(grad_fn, work, g, scalars, n_iter, args) -> status``. Runs at
+        most ``n_iter`` iterations, each a fused step at ``x = work[0]``
+        followed by ``grad_fn(x, *args)``. Results go to the arrays passed
+        in, never only to the return value, so that a Ctrl-C caught on
+        return loses nothing: ``g`` holds the gradient at ``x``,
         ``scalars[FVAL]`` the value there (when ``returns_value``), and the
-        counters in ``scalars`` are up to date. Not cached on disk: it is
-        specialised on the user's functions.
+        counters in ``scalars`` are up to date. Cached on disk: compile it
+        for a first-class function type with :func:`loop_entry_point`, so
+        that one build serves every user function of that signature.
     """
     return _make_loop(flags, dtype_name, bool(returns_value),
                       bool(cast_grad), bool(inplace), bool(parallel))
+
+
+def loop_entry_point(flags, dtype_name, returns_value, cast_grad, inplace,
+                     parallel, grad_fn, work, g, args):
+    """The loop compiled for ``grad_fn``'s signature, not for ``grad_fn``.
+
+    ``grad_fn`` (a numba dispatcher, already compiled for these arguments
+    by the driver's first gradient call) is passed as a first-class
+    function: the loop calls it through a pointer, as it would call any
+    dispatcher that is not inlined, and is compiled, and cached on disk,
+    once per configuration and argument types. A new user function then
+    compiles nothing here (inlining the rule into a loop specialised on
+    each user function took about 2 s of numba's front end per function).
+
+    Raises numba's ``TypingError`` when the loop cannot call ``grad_fn``
+    (e.g. it returns a tuple where an array is expected).
+    """
+    typeof = numba.typeof
+    grad_args = ((work[0], g) if inplace else (work[0],)) + tuple(args)
+    arg_types = tuple(typeof(a) for a in grad_args)
+    # The overload numba itself would pick for this call (an explicit
+    # signature included), compiled by the driver's first gradient call.
+    typing = cpu_target.typing_context
+    typing.refresh()
+    grad_sig = typing.resolve_function_type(typeof(grad_fn), arg_types, {})
+    if grad_sig is None:
+        raise TypingError(f"{grad_fn} has no implementation for {arg_types}")
+    sig = (numba.types.FunctionType(grad_sig), typeof(work), typeof(g),
+           numba.types.Array(numba.float64, 1, "C"), numba.intp,
+           typeof(tuple(args)))
+    return _loop_entry_point(flags, dtype_name, bool(returns_value),
+                             bool(cast_grad), bool(inplace), bool(parallel),
+                             sig)
+
+
+@lru_cache(maxsize=None)
+def _loop_entry_point(flags, dtype_name, returns_value, cast_grad, inplace,
+                      parallel, sig):
+    loop = _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
+                      parallel)
+    return loop.compile(sig)
 
 
 @lru_cache(maxsize=None)
@@ -376,7 +421,7 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
     rows, constant_flags, real, big, bias_correction = _constants(
         flags, dtype_name, parallel)
 
-    @numba.njit(parallel=parallel, **JIT_OPTIONS)
+    @numba.njit(cache=True, parallel=parallel, **JIT_OPTIONS)
     def loop(grad_fn, work, g, scalars, n_iter, args):
         # Hyperparameters and counters live in locals for the whole chunk
         # (scalars might alias work as far as the compiler knows, so keeping

@@ -469,18 +469,27 @@ def _python_driver(run):
 
 
 def _nopython_driver(run, fn, returns_value):
-    """Jitted fun/jac: the whole loop compiled, in chunks of ~50 ms."""
+    """Jitted fun/jac: the whole loop compiled, in chunks of ~50 ms.
+
+    The loop is compiled once per configuration and argument types, and
+    cached on disk; the user's function reaches it as a first-class
+    function (see :func:`rmsopt._cpu.loop_entry_point`). Passing that
+    function costs about 30 us per call, nothing beside a chunk of 50 ms,
+    but much beside one iteration: with a callback, ``driver='auto'``
+    takes the python driver instead (see :func:`_pick_driver`).
+    """
     obj, s = run.obj, run.settings
     x, scalars = run.x, run.scalars
     obj.raw_grad_dtype = x.dtype
     run.g = obj.grad(x)
     run.choose_threads()
     cast_grad = obj.raw_grad_dtype != x.dtype
-    loop = _cpu.make_loop(s.flags, x.dtype.name, returns_value, cast_grad,
-                          obj.inplace, run.parallel)
+    g = run.g
+    loop = _cpu.loop_entry_point(s.flags, x.dtype.name, returns_value,
+                                 cast_grad, obj.inplace, run.parallel, fn,
+                                 run.work, g, obj.args)
     if obj.raw_value is not None:
         scalars[_cpu.FVAL] = obj.value_at_grad
-    g = run.g
     chunk = 1 if run.callback is not None else 16
     run.compiled_value_calls = returns_value
     while run.nit < s.maxiter:
@@ -508,8 +517,14 @@ def _nopython_driver(run, fn, returns_value):
     return run.final_check()
 
 
-def _pick_driver(obj, settings):
-    """``(fn, returns_value)`` for the nopython driver, or None."""
+def _pick_driver(obj, settings, callback):
+    """``(fn, returns_value)`` for the nopython driver, or None.
+
+    With a callback, ``'auto'`` takes the python driver even for jitted
+    functions: it returns to Python every iteration anyway, and calling
+    the jitted gradient from there (under a microsecond) is cheaper than
+    entering the compiled loop once per iteration. Same bits either way.
+    """
     if obj.mode == "callable" and is_jitted(obj.jac):
         fn, returns_value = obj.jac, False
     elif obj.mode == "value_and_grad" and is_jitted(obj.fun):
@@ -519,7 +534,8 @@ def _pick_driver(obj, settings):
             raise ValueError("driver='nopython' needs a numba-jitted jac, or "
                              "a jitted fun with jac=True")
         return None
-    if settings.driver == "python":
+    if settings.driver == "python" or (settings.driver == "auto"
+                                       and callback is not None):
         return None
     return fn, returns_value
 
@@ -538,7 +554,7 @@ def _run(fun, x0, args, jac, bounds, tol, callback, options, caller):
         flags=settings.flags._replace(guarded=guarded))
     obj = Objective(fun, x, args, jac, lo, hi, settings.finite_diff_rel_step)
     run = _Run(x, gsafe, lo, hi, settings, obj, callback)
-    picked = _pick_driver(obj, settings)
+    picked = _pick_driver(obj, settings, callback)
     # Threads only for the run that holds the lock (see _cpu.PARALLEL_LOCK);
     # a concurrent run goes serial, with the same bits.
     locked = (settings.parallel is not False

@@ -67,12 +67,26 @@ def test_drivers_identical_with_bounds_args_and_jac_true(lsq_data):
 def test_chunking_and_callbacks_do_not_change_the_bits():
     plain = rmsopt.minimize(rosen_jit, X0, jac=rosen_grad_jit,
                             options={"maxiter": 5000, "gtol": 0})
-    seen = []
-    stepwise = rmsopt.minimize(rosen_jit, X0, jac=rosen_grad_jit,
-                               callback=seen.append,
-                               options={"maxiter": 5000, "gtol": 0})
-    assert len(seen) == 5000
-    assert_same(plain, stepwise)
+    for driver in ("nopython", "auto"):  # chunks of one; the python driver
+        seen = []
+        stepwise = rmsopt.minimize(rosen_jit, X0, jac=rosen_grad_jit,
+                                   callback=seen.append,
+                                   options={"maxiter": 5000, "gtol": 0,
+                                            "driver": driver})
+        assert len(seen) == 5000
+        assert_same(plain, stepwise)
+
+
+def test_auto_takes_the_python_driver_when_there_is_a_callback(monkeypatch):
+    def no_loop(*args):
+        raise AssertionError("the compiled loop was used")
+    monkeypatch.setattr(_cpu, "loop_entry_point", no_loop)
+    res = rmsopt.minimize(rosen_jit, X0, jac=rosen_grad_jit,
+                          callback=lambda xk: None, options={"maxiter": 20})
+    assert res.nit == 20
+    with pytest.raises(AssertionError, match="compiled loop"):
+        rmsopt.minimize(rosen_jit, X0, jac=rosen_grad_jit,
+                        options={"maxiter": 20})
 
 
 def test_nopython_stop_iteration_and_nan():
@@ -80,7 +94,7 @@ def test_nopython_stop_iteration_and_nan():
         if intermediate_result.nit == 7:
             raise StopIteration
     res = rmsopt.minimize(rosen_jit, X0, jac=rosen_grad_jit,
-                          callback=callback)
+                          callback=callback, options={"driver": "nopython"})
     assert res.status == 99 and res.nit == 7
 
     @numba.njit
@@ -107,6 +121,27 @@ def test_jitted_gradient_of_another_dtype_is_cast_identically():
     fast, slow = both(rosen, x0, grad64, options={"maxiter": 100})
     assert fast.x.dtype == np.float32
     assert_same(fast, slow)
+
+
+@numba.njit("float64[:](float64[:])")
+def _grad_explicit(x):
+    return rosen_grad_jit(x)
+
+
+@numba.njit("void(float64[:], float64[:])")
+def _grad_into_explicit(x, out):
+    out[:] = rosen_grad_jit(x)
+
+
+@pytest.mark.parametrize("grad", [_grad_explicit, _grad_into_explicit])
+def test_jitted_gradient_with_an_explicit_signature(grad):
+    # compilation is disabled for other types: the loop must call the
+    # declared overload (layout 'A'), not ask for a C-contiguous one
+    options = {"maxiter": 100, "driver": "nopython"}
+    fast = rmsopt.minimize(rosen, X0, jac=grad, options=options)
+    plain = rmsopt.minimize(rosen, X0, jac=rosen_grad_jit, options=options)
+    assert_same(fast, plain)
+    assert fast.nit == 100
 
 
 def test_jitted_gradient_of_wrong_length_is_an_error():
@@ -143,6 +178,11 @@ def test_second_call_compiles_nothing_new():
     rmsopt.minimize(rosen, X0 + 1, jac=rosen_grad_jit,
                     options={**options, "driver": "python"})
     assert [len(d.signatures) for d in (step, loop)] == counts
+    # a new jitted function of the same signature reuses the compiled loop
+    new_grad = numba.njit(rosen_grad_jit.py_func)
+    res = rmsopt.minimize(rosen_jit, X0, jac=new_grad, options=options)
+    assert res.nit == 10
+    assert [len(d.signatures) for d in (step, loop)] == counts
 
 
 _CACHE_PROBE = '''
@@ -168,6 +208,38 @@ def test_a_new_process_loads_the_step_from_the_disk_cache(tmp_path):
     assert counts[1][0] != "0"
     # one cache entry per configuration, not one per process
     assert len(list(tmp_path.rglob("*step*.nbc"))) == 1
+
+
+_LOOP_CACHE_PROBE = '''
+import numba, numpy as np, rmsopt
+from rmsopt import _cpu
+from rmsopt._options import parse_options
+
+@numba.njit  # a function new to this process
+def grad(x, out, a):
+    for i in range(x.size):
+        out[i] = a * x[i]
+
+options = {"maxiter": 3, "momentum": 0.25, "lr": 0.0123}
+res = rmsopt.minimize(lambda x, a: 0.0, np.ones(3), jac=grad, args=(2.0,),
+                      options=options)
+assert res.nit == 3
+loop = _cpu.make_loop(parse_options(options, 3).flags, "float64", False,
+                      False, True)
+print(sum(loop.stats.cache_hits.values()), sum(loop.stats.cache_misses.values()))
+'''
+
+
+def test_a_new_jitted_function_in_a_new_process_compiles_no_loop(tmp_path):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    counts = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", _LOOP_CACHE_PROBE],
+                             env=env, capture_output=True, text=True,
+                             check=True)
+        counts.append(out.stdout.split())
+    assert counts[0][1] != "0"             # the first process compiled it
+    assert counts[1] == ["1", "0"], counts  # the second loaded it
 
 
 def test_ctrl_c_interrupts_the_compiled_loop_with_the_result():
