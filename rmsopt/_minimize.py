@@ -15,7 +15,7 @@ from numba.core.errors import TypingError
 from numba.extending import is_jitted
 from scipy.optimize import Bounds, OptimizeResult, OptimizeWarning
 
-from . import _cpu, _result
+from . import _cpu, _cuda, _result
 from ._objective import Objective
 from ._options import parse_options
 
@@ -52,6 +52,10 @@ def minimize(fun, x0, args=(), method="rmsprop", jac=None, bounds=None,
         ``jac=True`` it returns ``(f, g)``.
     x0 : array_like, shape (n,)
         Starting point. float32 stays float32; integers become float64.
+        A GPU array (a numba device array, or any object with
+        ``__cuda_array_interface__``: CuPy, PyTorch) runs the whole loop on
+        the GPU; ``jac`` must then return device arrays (see the GPU page of
+        the docs).
     args : tuple, optional
         Extra arguments of ``fun`` and ``jac``.
     method : str, default 'rmsprop'
@@ -541,6 +545,9 @@ def _pick_driver(obj, settings, callback):
 
 
 def _run(fun, x0, args, jac, bounds, tol, callback, options, caller):
+    if _cuda.is_device_array(x0):  # a GPU array: the cuda driver (_cuda.py)
+        return _cuda.minimize_device(fun, x0, args, jac, bounds, tol,
+                                     callback, options)
     x, x_absmax = _check_x0(x0)
     if not isinstance(args, tuple):
         args = (args,)
