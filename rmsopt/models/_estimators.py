@@ -134,6 +134,21 @@ class _Regressor(RegressorMixin, BaseEstimator):
         """
         return self._linear_predictor(X)
 
+    def score(self, X, y, sample_weight=None):
+        """R², the coefficient of determination of the predictions.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,)
+        sample_weight : array_like, shape (n_samples,), optional
+
+        Returns
+        -------
+        r2 : float
+        """
+        return super().score(X, y, sample_weight=sample_weight)
+
 
 @_doc
 class Ridge(_Regressor):
@@ -572,6 +587,21 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             self.intercept_ = np.zeros(coef.shape[0])
         self.n_iter_ = np.array([_finish(self, fit)])
         return self
+
+    def score(self, X, y, sample_weight=None):
+        """The fraction of samples whose class is predicted right.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,)
+        sample_weight : array_like, shape (n_samples,), optional
+
+        Returns
+        -------
+        accuracy : float
+        """
+        return super().score(X, y, sample_weight=sample_weight)
 
     def decision_function(self, X):
         """The linear scores :math:`X W^\\top + b`.

@@ -1,0 +1,108 @@
+"""Fit time and objective agreement of rmsopt.models against scikit-learn.
+
+For each estimator and data set (bundled with scikit-learn): the relative
+gap of the fitted objective (scikit-learn's scaling) between rmsopt with its
+defaults and scikit-learn with its defaults, and against scikit-learn run to
+a tight tolerance; and the median fit time of each over interleaved rounds
+(after one warm-up fit, so that numba's compilation is not counted; the
+first fit in a process also compiles, about a second per estimator).
+
+Run: ``python benchmarks/models.py [rounds]`` (prints a Markdown table)
+"""
+
+import sys
+import time
+import warnings
+
+import numpy as np
+from sklearn import datasets, linear_model
+from sklearn.exceptions import ConvergenceWarning
+
+from rmsopt import models
+
+
+def load(name):
+    if name == "linnerud":
+        d = datasets.load_linnerud()
+        return d.target, d.data[:, 0]
+    return getattr(datasets, f"load_{name}")(return_X_y=True)
+
+
+def ridge(m, X, y, a):
+    r = y - X @ m.coef_ - m.intercept_
+    return r @ r + a * m.coef_ @ m.coef_
+
+
+def logistic(m, X, y, C):
+    Z = X @ m.coef_.T + m.intercept_
+    if Z.shape[1] == 1:
+        Z = np.column_stack([np.zeros(len(y)), Z[:, 0]])
+    lab = np.searchsorted(m.classes_, y)
+    data = np.logaddexp.reduce(Z, axis=1) - Z[np.arange(len(y)), lab]
+    return C * data.sum() + 0.5 * np.sum(m.coef_ ** 2)
+
+
+def poisson(m, X, y, a):
+    z = X @ m.coef_ + m.intercept_
+    return np.mean(np.exp(z) - y * z) + 0.5 * a * m.coef_ @ m.coef_
+
+
+def huber(m, X, y, a, eps=1.35):
+    t = np.abs(y - X @ m.coef_ - m.intercept_) / m.scale_
+    H = np.where(t < eps, t * t, 2 * eps * t - eps ** 2)
+    return np.sum(m.scale_ * (1 + H)) + a * m.coef_ @ m.coef_
+
+
+CASES = [
+    ("Ridge", "diabetes", ridge, "alpha", 1.0),
+    ("Ridge", "linnerud", ridge, "alpha", 10.0),
+    ("LogisticRegression", "breast_cancer", logistic, "C", 1.0),
+    ("LogisticRegression", "iris", logistic, "C", 1.0),
+    ("LogisticRegression", "wine", logistic, "C", 0.1),
+    ("PoissonRegressor", "diabetes", poisson, "alpha", 1e-3),
+    ("PoissonRegressor", "linnerud", poisson, "alpha", 1.0),
+    ("HuberRegressor", "diabetes", huber, "alpha", 1e-4),
+    ("HuberRegressor", "linnerud", huber, "alpha", 1e-2),
+]
+
+
+def timed_fit(make, X, y):
+    start = time.perf_counter()
+    model = make().fit(X, y)
+    return time.perf_counter() - start, model
+
+
+def main(rounds=5):
+    warnings.simplefilter("ignore", ConvergenceWarning)  # sklearn defaults
+    print("| estimator | data (n x p) | gap vs sklearn default | gap vs "
+          "sklearn tight | rmsopt iterations | rmsopt ms | sklearn ms | "
+          "time ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, data, objective, param, value in CASES:
+        X, y = load(data)
+        params = {param: value}
+        ours = lambda: getattr(models, name)(**params)  # noqa: E731
+        theirs = lambda: getattr(linear_model, name)(**params)  # noqa: E731
+        tight = getattr(linear_model, name)(**params)
+        if "max_iter" in tight.get_params() and name != "Ridge":
+            tight.set_params(max_iter=100000, tol=1e-10)
+        f_tight = objective(tight.fit(X, y), X, y, value)
+        timed_fit(ours, X, y)  # warm-up: compile
+        t_ours, t_theirs = [], []
+        for _ in range(rounds):
+            t, m_ours = timed_fit(ours, X, y)
+            t_ours.append(t)
+            t, m_theirs = timed_fit(theirs, X, y)
+            t_theirs.append(t)
+        f_ours = objective(m_ours, X, y, value)
+        f_theirs = objective(m_theirs, X, y, value)
+        a, b = np.median(t_ours), np.median(t_theirs)
+        print(f"| {name}({param}={value:g}) | {data} ({X.shape[0]} x "
+              f"{X.shape[1]}) | {(f_ours - f_theirs) / abs(f_theirs):+.1e} "
+              f"| {(f_ours - f_tight) / abs(f_tight):+.1e} | "
+              f"{int(np.ravel(m_ours.n_iter_)[0])} | {1e3 * a:.2f} | "
+              f"{1e3 * b:.2f} | {a / b:.1f} |")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
