@@ -1,4 +1,4 @@
-"""Logistic regression on scikit-learn's breast cancer data, fitted with RMSProp.
+"""Logistic regression on the breast cancer data, fitted with RMSProp.
 
 ``rmsopt.models.LogisticRegression`` minimises the same objective as
 scikit-learn's ``LogisticRegression`` (``C * sum(log loss) + |w|^2 / 2``), on
