@@ -250,9 +250,15 @@ def _kernel(fn):
 
 
 def _grid(n):
-    """``(blocks, threads)`` for a grid-stride loop over n elements."""
-    threads = THREADS_PER_BLOCK
-    return max(1, min(MAX_BLOCKS, -(-n // threads))), threads
+    """``(blocks, threads)`` for a grid-stride loop over n elements.
+
+    Under the simulator, at most 2 blocks of 8 threads: it runs a Python
+    thread per CUDA thread, and the grid-stride loops cover any n.
+    """
+    threads, blocks = THREADS_PER_BLOCK, MAX_BLOCKS
+    if _simulated():
+        threads, blocks = min(threads, 8), min(blocks, 2)
+    return max(1, min(blocks, -(-n // threads))), threads
 
 
 @lru_cache(maxsize=None)
