@@ -709,6 +709,8 @@ class _DeviceRun:
                              "runs the cuda driver (use driver='auto')")
         self.style = _callback_style(callback)
         self.callback = callback
+        # jac's form is checked before anything is compiled or allocated.
+        self.obj = _DeviceObjective(fun, jac, args, n, dtype, self.kind)
         flags = settings.flags
         self.rows = rows = _cpu.work_rows(flags)
         self.work = cuda.device_array((len(rows), n), dtype=dtype)
@@ -739,7 +741,6 @@ class _DeviceRun:
         self.check, self.step = _configured(check, n), _configured(step, n)
         self.ctrl = cuda.to_device(np.array([-1, 0] + [NEVER] * 4,
                                             dtype=np.int64))
-        self.obj = _DeviceObjective(fun, jac, args, n, dtype, self.kind)
         self.x_kind = self.kind(self.x)
         self.g = None       # gradient at x (numba device array)
         self.g_at = -1      # steps launched when g was computed

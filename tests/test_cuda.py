@@ -414,6 +414,14 @@ def test_args_and_integer_x0():
 
 
 @device
+def test_a_zero_dimensional_x0_is_one_parameter():
+    gpu, cpu = both(np.array(2.0), grad=quad_grad, fun=lambda x: 0.0,
+                    options={"maxiter": 4})
+    assert host(gpu.x).shape == (1,)
+    assert_same(gpu, cpu)
+
+
+@device
 def test_ctrl_c_carries_the_result():
     def jac(x):
         if len(calls) == 4:
