@@ -19,10 +19,12 @@ bounds checking is off here.
 
 import math
 import threading
+import weakref
 from functools import lru_cache
 
 import numba
 import numpy as np
+from numba._dispatcher import compute_fingerprint
 from numba.core.errors import TypingError
 from numba.core.registry import cpu_target
 
@@ -388,7 +390,31 @@ def loop_entry_point(flags, dtype_name, returns_value, cast_grad, inplace,
 
     Raises numba's ``TypingError`` when the loop cannot call ``grad_fn``
     (e.g. it returns a tuple where an array is expected).
+
+    Typing the call costs about 300 us, more than a short run: the answer
+    is kept per function (weakly: it goes with the function) under numba's
+    own type fingerprint of the arguments, which costs about 1 us.
     """
+    config = (flags, dtype_name, bool(returns_value), bool(cast_grad),
+              bool(inplace), bool(parallel))
+    try:
+        key = config + tuple(compute_fingerprint(a) for a in (work, g)
+                             + tuple(args))
+    except NotImplementedError:  # a type without a fingerprint: no memo
+        return _typed_loop(config, grad_fn, work, g, args)
+    known = _ENTRY_POINTS.setdefault(grad_fn, {})
+    if key not in known:
+        known[key] = _typed_loop(config, grad_fn, work, g, args)
+    return known[key]
+
+
+# grad_fn -> {configuration and argument fingerprints: entry point}
+_ENTRY_POINTS = weakref.WeakKeyDictionary()
+
+
+def _typed_loop(config, grad_fn, work, g, args):
+    """The loop's entry point for ``grad_fn``'s signature (see above)."""
+    flags, dtype_name, returns_value, cast_grad, inplace, parallel = config
     typeof = numba.typeof
     grad_args = ((work[0], g) if inplace else (work[0],)) + tuple(args)
     arg_types = tuple(typeof(a) for a in grad_args)
@@ -402,9 +428,8 @@ def loop_entry_point(flags, dtype_name, returns_value, cast_grad, inplace,
     sig = (numba.types.FunctionType(grad_sig), typeof(work), typeof(g),
            numba.types.Array(numba.float64, 1, "C"), numba.intp,
            typeof(tuple(args)))
-    return _loop_entry_point(flags, dtype_name, bool(returns_value),
-                             bool(cast_grad), bool(inplace), bool(parallel),
-                             sig)
+    return _loop_entry_point(flags, dtype_name, returns_value, cast_grad,
+                             inplace, parallel, sig)
 
 
 @lru_cache(maxsize=None)
