@@ -29,6 +29,7 @@ from numba.core.errors import TypingError
 from numba.core.registry import cpu_target
 
 from ._rule import rmsprop_element
+from ._schedules import CONSTANT, PLATEAU, lr_at, plateau_update
 
 # Status codes returned by the kernels.
 STEPPED = 0          # the gradient was finite and above gtol: one step taken
@@ -45,7 +46,39 @@ LARGE_X = 5          # |x| passed max/4 after an unguarded step (x finite)
 # gradient calls made by the compiled loop, and fun's value there.
 (LR, ALPHA, ONE_MINUS_ALPHA, EPS, MOMENTUM, WEIGHT_DECAY, GTOL, GSAFE,
  T, NIT, NGRAD, FVAL) = range(12)
-N_SCALARS = 12
+# The learning-rate schedule (rmsopt._schedules): its six parameters, and
+# the state of reduce-on-plateau (current rate, best loss, steps without
+# improvement, cooldown left, and whether the kernels observe the loss after
+# every step: 0 with mini-batches, where the driver observes epoch losses).
+SCHED = 12  # SCHED .. SCHED + 5
+LR_NOW, BEST, NUM_BAD, COOL, PLATEAU_EACH = range(18, 23)
+# Mini-batches (rmsopt._batches): the next batch's index within the epoch,
+# the batch size, the number of samples, and the sum of this epoch's
+# mini-batch losses.
+BATCH_POS, BATCH_SIZE, N_SAMPLES, LOSS_SUM = range(23, 27)
+N_SCALARS = 27
+
+
+@numba.njit(inline="always", error_model="numpy", nogil=True)
+def _schedule_lr(kind, scalars, t):
+    """The learning rate (float64) of the step after ``t`` steps."""
+    if kind == PLATEAU:
+        return scalars[LR_NOW]
+    return lr_at(kind, scalars[SCHED], scalars[SCHED + 1], scalars[SCHED + 2],
+                 scalars[SCHED + 3], t)
+
+
+@numba.njit(inline="always", error_model="numpy", nogil=True)
+def _observe_loss(scalars, f):
+    """Reduce-on-plateau sees the loss ``f`` of the point just left."""
+    lr, best, num_bad, cool = plateau_update(
+        scalars[LR_NOW], scalars[BEST], scalars[NUM_BAD], scalars[COOL], f,
+        scalars[SCHED + 1], scalars[SCHED + 2], scalars[SCHED + 3],
+        scalars[SCHED + 4], scalars[SCHED + 5])
+    scalars[LR_NOW] = lr
+    scalars[BEST] = best
+    scalars[NUM_BAD] = num_bad
+    scalars[COOL] = cool
 
 # error_model="numpy": the default "python" model adds a division check that
 # blocks SIMD (3-8x slower, same bits). No fastmath: it changes the bits and
@@ -291,6 +324,7 @@ def make_step(flags, dtype_name, parallel=False):
 def _make_step(flags, dtype_name, parallel):
     rows, constant_flags, real, big, bias_correction = _constants(
         flags, dtype_name, parallel)
+    kind = flags.schedule
 
     @numba.njit(cache=True, parallel=parallel, **JIT_OPTIONS)
     def step(work, g, scalars, update):
@@ -299,14 +333,20 @@ def _make_step(flags, dtype_name, parallel):
             bias_scale = real(1.0 - scalars[ALPHA] ** t)
         else:
             bias_scale = real(1.0)
+        if kind == CONSTANT:
+            lr = real(scalars[LR])
+        else:
+            lr = real(_schedule_lr(kind, scalars, scalars[T]))
         status, stepped = _fused_step(
-            work, g, rows, real(scalars[LR]), real(scalars[ALPHA]),
+            work, g, rows, lr, real(scalars[ALPHA]),
             real(scalars[ONE_MINUS_ALPHA]), real(scalars[EPS]),
             real(scalars[MOMENTUM]), real(scalars[WEIGHT_DECAY]), bias_scale,
             scalars[GTOL], real(scalars[GSAFE]), update, big, constant_flags)
         if stepped:
             scalars[T] = t
             scalars[NIT] += 1
+            if kind == PLATEAU and scalars[PLATEAU_EACH] != 0:
+                _observe_loss(scalars, scalars[FVAL])
         return status
 
     return step
@@ -445,6 +485,7 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
                parallel):
     rows, constant_flags, real, big, bias_correction = _constants(
         flags, dtype_name, parallel)
+    kind = flags.schedule
 
     @numba.njit(cache=True, parallel=parallel, **JIT_OPTIONS)
     def loop(grad_fn, work, g, scalars, n_iter, args):
@@ -468,11 +509,14 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
         n = x.shape[0]
         grad = g
         status = STEPPED
+        plateau_each = scalars[PLATEAU_EACH] != 0
         for _ in range(n_iter):
             if bias_correction:
                 bias_scale = real(1.0 - alpha64 ** (t + 1))
             else:
                 bias_scale = real(1.0)
+            if kind != CONSTANT:
+                lr = real(_schedule_lr(kind, scalars, t))
             status, stepped = _fused_step(
                 work, grad, rows, lr, alpha, one_minus_alpha, eps, momentum,
                 weight_decay, bias_scale, gtol, gsafe, True, big,
@@ -480,6 +524,8 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
             if stepped:
                 t += 1
                 nit += 1
+                if kind == PLATEAU and plateau_each:
+                    _observe_loss(scalars, f)
             if status != STEPPED:
                 break
             ngrad += 1

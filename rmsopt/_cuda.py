@@ -694,6 +694,10 @@ def _device_state(settings, work, rows):
 
 # -- the driver ---------------------------------------------------------------
 
+# Options only the CPU drivers implement so far.
+_CPU_ONLY_OPTIONS = ("batch", "history", "progress")
+
+
 class _DeviceRun:
     """A run on the device: its arrays, kernels and counters."""
 
@@ -707,6 +711,14 @@ class _DeviceRun:
         if settings.driver == "nopython":
             raise ValueError("driver='nopython' is a CPU driver; a device x0 "
                              "runs the cuda driver (use driver='auto')")
+        unsupported = [name for name in _CPU_ONLY_OPTIONS
+                       if (options or {}).get(name) not in (None, False)]
+        if settings.schedule is not None:
+            unsupported.insert(0, "lr (a schedule)")
+        if unsupported:
+            raise ValueError(f"The GPU driver does not support "
+                             f"{', '.join(unsupported)} yet; use a host "
+                             "(NumPy) x0 for these options")
         self.style = _callback_style(callback)
         self.callback = callback
         # jac's form is checked before anything is compiled or allocated.

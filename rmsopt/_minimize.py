@@ -15,7 +15,7 @@ from numba.core.errors import TypingError
 from numba.extending import is_jitted
 from scipy.optimize import Bounds, OptimizeResult, OptimizeWarning
 
-from . import _cpu, _cuda, _result
+from . import _cpu, _cuda, _result, _schedules
 from ._objective import Objective
 from ._options import parse_options
 
@@ -336,6 +336,23 @@ class _Run:
             settings.lr, alpha, 1.0 - alpha, settings.eps, settings.momentum,
             settings.weight_decay, settings.gtol, gsafe, t]
         self.scalars[_cpu.FVAL] = np.nan
+        schedule = settings.schedule
+        if isinstance(schedule, _schedules.Schedule):
+            self.scalars[_cpu.LR] = schedule.params[0]
+            self.scalars[_cpu.SCHED:_cpu.SCHED + _schedules.N_PARAMS] = \
+                schedule.params
+            self.scalars[_cpu.LR_NOW] = schedule.params[0]
+            self.scalars[_cpu.BEST] = np.inf
+            self.scalars[_cpu.PLATEAU_EACH] = 1.0
+            previous = settings.state.get("plateau") if isinstance(
+                settings.state, dict) else None
+            if schedule.kind == _schedules.PLATEAU and previous is not None:
+                # continue reduce-on-plateau where the previous run left it
+                self.scalars[_cpu.LR_NOW:_cpu.COOL + 1] = previous
+        # a Python callable lr(t): the drivers set scalars[LR] before a step
+        self.lr_function = schedule if callable(schedule) and not isinstance(
+            schedule, _schedules.Schedule) else None
+        self.watches_loss = flags.schedule == _schedules.PLATEAU
         self.g = None      # gradient at x
         self._value = None  # (t, fun(x)) once computed at step count t
         self.parallel = False  # set by _run once it holds the lock
@@ -345,6 +362,16 @@ class _Run:
     @property
     def nit(self):
         return int(self.scalars[_cpu.NIT])
+
+    def set_lr(self):
+        """Before a step: the rate of a Python callable schedule, and for
+        reduce-on-plateau the loss at x (observed after the step)."""
+        if self.lr_function is not None:
+            t = int(self.scalars[_cpu.T])
+            self.scalars[_cpu.LR] = _schedules.check_callable_lr(
+                self.lr_function(t), t)
+        if self.watches_loss:
+            self.scalars[_cpu.FVAL] = self.obj.value_at_grad
 
     def counts(self):
         extra = int(self.scalars[_cpu.NGRAD])
@@ -408,8 +435,12 @@ class _Run:
         array, handed over without copying (the run no longer uses them)."""
         def row(name):
             return self.work[self.rows[name]] if name in self.rows else None
-        return {"step": int(self.scalars[_cpu.T]), "square_avg": row("v"),
-                "grad_avg": row("m"), "momentum_buffer": row("b")}
+        state = {"step": int(self.scalars[_cpu.T]), "square_avg": row("v"),
+                 "grad_avg": row("m"), "momentum_buffer": row("b")}
+        if self.watches_loss:  # rate, best loss, bad steps, cooldown left
+            state["plateau"] = tuple(
+                float(v) for v in self.scalars[_cpu.LR_NOW:_cpu.COOL + 1])
+        return state
 
     def result(self, status):
         x = self.x.copy()
@@ -445,8 +476,12 @@ def _python_driver(run):
         x.shape
     notify = run.notify if run.callback is not None else None
     g, calls = run.g, 0
+    set_lr = run.set_lr if (run.lr_function is not None
+                            or run.watches_loss) else None
     try:
         for _ in range(run.settings.maxiter - run.nit):
+            if set_lr is not None:
+                set_lr()
             code = step(work, g, scalars, True)
             if code:
                 if code in (_cpu.OVERFLOW, _cpu.LARGE_X):  # x moved
@@ -494,10 +529,13 @@ def _nopython_driver(run, fn, returns_value):
                                  run.work, g, obj.args)
     if obj.raw_value is not None:
         scalars[_cpu.FVAL] = obj.value_at_grad
-    chunk = 1 if run.callback is not None else 16
+    stepwise = run.callback is not None or run.lr_function is not None
+    chunk = 1 if stepwise else 16
     run.compiled_value_calls = returns_value
     while run.nit < s.maxiter:
         n_iter = min(chunk, s.maxiter - run.nit)
+        if run.lr_function is not None:
+            run.set_lr()
         start = time.perf_counter()
         code = loop(fn, run.work, g, scalars, n_iter, obj.args)
         elapsed = time.perf_counter() - start
@@ -514,6 +552,8 @@ def _nopython_driver(run, fn, returns_value):
         if run.callback is not None:
             if run.notify():
                 return _result.CALLBACK
+        elif stepwise:
+            pass
         elif elapsed < _CHUNK_SECONDS / 2:
             chunk *= 2
         elif elapsed > 2 * _CHUNK_SECONDS and chunk > 1:
@@ -538,8 +578,10 @@ def _pick_driver(obj, settings, callback):
             raise ValueError("driver='nopython' needs a numba-jitted jac, or "
                              "a jitted fun with jac=True")
         return None
-    if settings.driver == "python" or (settings.driver == "auto"
-                                       and callback is not None):
+    python_lr = callable(settings.schedule) and not isinstance(
+        settings.schedule, _schedules.Schedule)
+    if settings.driver == "python" or (settings.driver == "auto" and (
+            callback is not None or python_lr)):
         return None
     return fn, returns_value
 
@@ -560,6 +602,10 @@ def _run(fun, x0, args, jac, bounds, tol, callback, options, caller):
     settings = settings._replace(
         flags=settings.flags._replace(guarded=guarded))
     obj = Objective(fun, x, args, jac, lo, hi, settings.finite_diff_rel_step)
+    if (settings.flags.schedule == _schedules.PLATEAU
+            and obj.mode != "value_and_grad"):
+        raise ValueError("reduce_on_plateau watches the loss at every step: "
+                         "give fun returning (f, g) with jac=True")
     run = _Run(x, gsafe, lo, hi, settings, obj, callback)
     picked = _pick_driver(obj, settings, callback)
     # Threads only for the run that holds the lock (see _cpu.PARALLEL_LOCK);

@@ -14,6 +14,7 @@ import numpy as np
 from scipy.optimize import OptimizeWarning
 
 from ._cpu import PARALLEL_CROSSOVER
+from ._schedules import Schedule
 
 # Each library's defaults for the options that differ between them
 # (REFERENCE.md section 1). TF1 and optax have no default learning rate; 1e-3
@@ -36,7 +37,9 @@ CONVENTIONS = {
 # name -> (default, meaning). Defaults of the preset-dependent options are
 # PyTorch's; show_options() prints this table.
 OPTIONS = {
-    "lr": (1e-2, "learning rate gamma (>= 0)"),
+    "lr": (1e-2, "learning rate gamma (>= 0), a schedule of "
+                 "rmsopt.schedules (run compiled), or a callable lr(t) of "
+                 "the step count t = 0, 1, ... (python driver)"),
     "alpha": (0.99, "smoothing constant of the mean square, in [0, 1) "
                     "(Keras `rho`, TF1/optax `decay`)"),
     "eps": (1e-8, "term added to the denominator (> 0)"),
@@ -94,6 +97,7 @@ class Flags(NamedTuple):
     bias_correction: bool
     bounded: bool
     guarded: bool = False  # set by minimize from _cpu.overflow_guard
+    schedule: int = 0  # the learning-rate schedule's kind (_schedules)
 
 
 class Settings(NamedTuple):
@@ -114,6 +118,7 @@ class Settings(NamedTuple):
     driver: str
     convention: str
     parallel: object  # True, False, or "auto" (large enough to try threads)
+    schedule: object = None  # a Schedule, a callable lr(t), or None
 
 
 def _number(name, value, low, high=math.inf, low_open=False, high_open=False,
@@ -166,7 +171,14 @@ def parse_options(options, n, tol=None, bounded=False):
 
     for name in _BOOL_OPTIONS:
         values[name] = _boolean(name, values[name])
-    lr = _number("lr", values["lr"], 0.0, what="learning rate")
+    schedule = values["lr"]
+    if isinstance(schedule, Schedule):
+        lr = schedule.peak  # the overflow proof needs the largest rate
+    elif callable(schedule):
+        lr = math.inf  # unknown: the kernels guard every step
+    else:
+        schedule = None
+        lr = _number("lr", values["lr"], 0.0, what="learning rate")
     alpha = _number("alpha", values["alpha"], 0.0, 1.0, high_open=True,
                     what="alpha value")
     eps = _number("eps", values["eps"], 0.0, low_open=True,
@@ -177,7 +189,8 @@ def parse_options(options, n, tol=None, bounded=False):
                            what="weight_decay value")
     initial_scale = _number("initial_scale", values["initial_scale"], 0.0,
                             what="initial_scale value")
-    for name, value in (("lr", lr), ("eps", eps),
+    for name, value in ((("lr", lr),) if schedule is None else ()) + (
+                        ("eps", eps),
                         ("weight_decay", weight_decay),
                         ("initial_scale", initial_scale)):
         if math.isinf(value):
@@ -224,13 +237,15 @@ def parse_options(options, n, tol=None, bounded=False):
         eps_in_sqrt=values["eps_in_sqrt"],
         lr_in_momentum=values["lr_in_momentum"],
         decoupled_weight_decay=values["decoupled_weight_decay"],
-        bias_correction=values["bias_correction"], bounded=bool(bounded))
+        bias_correction=values["bias_correction"], bounded=bool(bounded),
+        schedule=schedule.kind if isinstance(schedule, Schedule) else 0)
     return Settings(lr=lr, alpha=alpha, eps=eps, momentum=momentum,
                     weight_decay=weight_decay, initial_scale=initial_scale,
                     flags=flags, maxiter=int(maxiter), gtol=gtol,
                     disp=values["disp"], finite_diff_rel_step=step,
                     state=values["state"], driver=driver,
-                    convention=convention, parallel=parallel)
+                    convention=convention, parallel=parallel,
+                    schedule=schedule)
 
 
 def show_options(solver=None, method=None, disp=True):
