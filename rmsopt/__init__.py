@@ -10,7 +10,8 @@
 from ._curve_fit import curve_fit
 from ._minimize import minimize, rmsprop
 from ._options import show_options
+from ._progress import plot_convergence
 from . import schedules
 
-__all__ = ["curve_fit", "minimize", "rmsprop", "schedules", "show_options"]
+__all__ = ["curve_fit", "minimize", "plot_convergence", "rmsprop", "schedules", "show_options"]
 __version__ = "0.1.0"

@@ -15,7 +15,7 @@ from numba.core.errors import TypingError
 from numba.extending import is_jitted
 from scipy.optimize import Bounds, OptimizeResult, OptimizeWarning
 
-from . import _cpu, _cuda, _result, _schedules
+from . import _batches, _cpu, _cuda, _progress, _result, _schedules
 from ._objective import Objective
 from ._options import parse_options
 
@@ -353,6 +353,10 @@ class _Run:
         self.lr_function = schedule if callable(schedule) and not isinstance(
             schedule, _schedules.Schedule) else None
         self.watches_loss = flags.schedule == _schedules.PLATEAU
+        self.message = None       # replaces the status's message if set
+        self.on_iteration = None  # progress: called between chunks
+        self.on_epoch = None      # history with mini-batches
+        self.history_every = None  # the compiled driver's chunks end there
         self.g = None      # gradient at x
         self._value = None  # (t, fun(x)) once computed at step count t
         self.parallel = False  # set by _run once it holds the lock
@@ -372,6 +376,17 @@ class _Run:
                 self.lr_function(t), t)
         if self.watches_loss:
             self.scalars[_cpu.FVAL] = self.obj.value_at_grad
+
+    def per_iteration(self):
+        """What the python driver calls after each iteration (True: stop),
+        or None."""
+        extra = self.on_iteration
+        if self.callback is None:
+            return None if extra is None else lambda: extra() or False
+        if extra is None:
+            return self.notify
+        notify = self.notify
+        return lambda: extra() or notify()
 
     def counts(self):
         extra = int(self.scalars[_cpu.NGRAD])
@@ -449,10 +464,13 @@ class _Run:
         g = self.g
         if g is not None and g is not self.obj.out:  # our buffer: no copy
             g = g.copy()
-        return _result.make_result(
+        res = _result.make_result(
             x=x, fun=fun, jac=g,
             nit=self.nit, nfev=nfev, njev=njev, status=status,
             state=self.state())
+        if self.message is not None and res.status == status:
+            res.message = self.message
+        return res
 
 
 def _python_driver(run):
@@ -474,7 +492,9 @@ def _python_driver(run):
     gradient, counts_value = obj.loop_gradient()
     check, ndarray, dtype, shape = obj.check_gradient, np.ndarray, x.dtype, \
         x.shape
-    notify = run.notify if run.callback is not None else None
+    notify = run.per_iteration()
+    if run.on_iteration is not None:
+        run.on_iteration()  # the starting point
     g, calls = run.g, 0
     set_lr = run.set_lr if (run.lr_function is not None
                             or run.watches_loss) else None
@@ -532,8 +552,13 @@ def _nopython_driver(run, fn, returns_value):
     stepwise = run.callback is not None or run.lr_function is not None
     chunk = 1 if stepwise else 16
     run.compiled_value_calls = returns_value
+    every = run.history_every
+    if run.on_iteration is not None:
+        run.on_iteration()  # the starting point
     while run.nit < s.maxiter:
         n_iter = min(chunk, s.maxiter - run.nit)
+        if every is not None:  # end the chunk on the next record
+            n_iter = min(n_iter, every - run.nit % every)
         if run.lr_function is not None:
             run.set_lr()
         start = time.perf_counter()
@@ -549,6 +574,8 @@ def _nopython_driver(run, fn, returns_value):
             if code in (_cpu.OVERFLOW, _cpu.LARGE_X):
                 run.g = g = obj.grad(x)  # x moved: keep jac and fun at x
             return _KERNEL_TO_STATUS[code]
+        if run.on_iteration is not None:
+            run.on_iteration()
         if run.callback is not None:
             if run.notify():
                 return _result.CALLBACK
@@ -606,7 +633,18 @@ def _run(fun, x0, args, jac, bounds, tol, callback, options, caller):
             and obj.mode != "value_and_grad"):
         raise ValueError("reduce_on_plateau watches the loss at every step: "
                          "give fun returning (f, g) with jac=True")
+    epochs = None
+    if settings.batch is not None:
+        spec = _batches.parse_batches(settings.batch, args)
+        if spec.patience is not None and obj.mode != "value_and_grad":
+            raise ValueError("batch['patience'] watches the mini-batch loss: "
+                             "give fun returning (f, g) with jac=True")
+        epochs = _batches.Epochs(spec, args)
     run = _Run(x, gsafe, lo, hi, settings, obj, callback)
+    monitor = None
+    if settings.history is not None or settings.progress:
+        monitor = _progress.Monitor(run, settings.history, settings.progress,
+                                    epochs)
     picked = _pick_driver(obj, settings, callback)
     # Threads only for the run that holds the lock (see _cpu.PARALLEL_LOCK);
     # a concurrent run goes serial, with the same bits.
@@ -615,11 +653,17 @@ def _run(fun, x0, args, jac, bounds, tol, callback, options, caller):
     run.parallel = bool(locked)
     run.probe_threads = bool(locked) and settings.parallel == "auto"
     try:
+        if epochs is not None:
+            python_driver = lambda run: _batches.python_driver(run, epochs)
+            nopython_driver = lambda run, fn, returns_value: \
+                _batches.nopython_driver(run, epochs, fn, returns_value)
+        else:
+            python_driver, nopython_driver = _python_driver, _nopython_driver
         if picked is None:
-            status = _python_driver(run)
+            status = python_driver(run)
         else:
             try:
-                status = _nopython_driver(run, *picked)
+                status = nopython_driver(run, *picked)
             except TypingError as exc:
                 if settings.driver == "nopython" or run.nit > 0:
                     raise
@@ -627,8 +671,14 @@ def _run(fun, x0, args, jac, bounds, tol, callback, options, caller):
                 warnings.warn("The compiled driver cannot run these "
                               f"functions ({first}); using the python "
                               "driver.", RuntimeWarning, stacklevel=3)
-                status = _python_driver(run)
-    except KeyboardInterrupt as exc:
+                if epochs is not None:
+                    epochs.restart()
+                status = python_driver(run)
+    except BaseException as exc:
+        if monitor is not None:
+            monitor.close()
+        if not isinstance(exc, KeyboardInterrupt):
+            raise
         nfev, njev = run.counts()
         # The gradient belongs to x only if one was evaluated after the last
         # step (the interrupt may fall between the two): else report none.
@@ -643,6 +693,8 @@ def _run(fun, x0, args, jac, bounds, tol, callback, options, caller):
         if locked:
             _cpu.PARALLEL_LOCK.release()
     res = run.result(status)
+    if monitor is not None:
+        monitor.finish(res)
     if settings.disp:
         _result.report(res)
     return res

@@ -14,6 +14,7 @@ import numpy as np
 from scipy.optimize import OptimizeWarning
 
 from ._cpu import PARALLEL_CROSSOVER
+from ._progress import check_history
 from ._schedules import Schedule
 
 # Each library's defaults for the options that differ between them
@@ -73,6 +74,18 @@ OPTIONS = {
                     "to continue that run exactly"),
     "driver": ("auto", "'auto', 'python' or 'nopython' (the compiled loop, "
                        "needs numba-jitted jac or fun with jac=True)"),
+    "batch": (None, "mini-batches: a dict {'args': positions in args of the "
+                    "data arrays (split along their first axis), 'size': "
+                    "samples per batch, 'shuffle': True, 'seed': 0, "
+                    "'epochs': None, 'patience': None (epochs without a "
+                    "decrease of the mean batch loss before stopping), "
+                    "'min_delta': 0.0}; never converges on a batch "
+                    "gradient (see the docs)"),
+    "history": (None, "record the loss every k iterations (every k epochs "
+                      "with batches) into res.history (nit and fun arrays);"
+                      " fun is evaluated there unless jac=True gives it"),
+    "progress": (False, "show a tqdm progress bar with the iteration and "
+                        "the loss (needs tqdm)"),
     "parallel": ("auto", "run the step on numba's threads: 'auto' (above "
                          "about 5e4 parameters, with more than one thread, "
                          "if a timing at the start shows threads are "
@@ -81,7 +94,7 @@ OPTIONS = {
 
 _BOOL_OPTIONS = ("centered", "maximize", "nesterov", "eps_in_sqrt",
                  "lr_in_momentum", "decoupled_weight_decay", "bias_correction",
-                 "disp")
+                 "disp", "progress")
 
 
 class Flags(NamedTuple):
@@ -119,6 +132,9 @@ class Settings(NamedTuple):
     convention: str
     parallel: object  # True, False, or "auto" (large enough to try threads)
     schedule: object = None  # a Schedule, a callable lr(t), or None
+    batch: object = None  # the raw batch option (checked against args later)
+    history: object = None  # None or the recording interval
+    progress: bool = False
 
 
 def _number(name, value, low, high=math.inf, low_open=False, high_open=False,
@@ -199,8 +215,11 @@ def parse_options(options, n, tol=None, bounded=False):
         raise ValueError("Nesterov momentum requires momentum > 0")
 
     maxiter = values["maxiter"]
+    batch = values["batch"]
     if maxiter is None:
-        maxiter = 200 * n
+        epochs = batch.get("epochs") if isinstance(batch, dict) else None
+        # with epochs, they are the limit (maxiter only when given)
+        maxiter = 2 ** 62 if epochs is not None else 200 * n
     if isinstance(maxiter, (bool, np.bool_)) or not isinstance(
             maxiter, numbers.Integral) or maxiter < 0:
         raise ValueError(f"maxiter must be a non-negative integer, "
@@ -245,7 +264,9 @@ def parse_options(options, n, tol=None, bounded=False):
                     disp=values["disp"], finite_diff_rel_step=step,
                     state=values["state"], driver=driver,
                     convention=convention, parallel=parallel,
-                    schedule=schedule)
+                    schedule=schedule, batch=batch,
+                    history=check_history(values["history"]),
+                    progress=values["progress"])
 
 
 def show_options(solver=None, method=None, disp=True):

@@ -34,6 +34,12 @@ _RMSPROP_PARAMS = """\
         iterations end without lowering the loss.
     momentum : float, default 0.9
         RMSProp's momentum (PyTorch's form).
+    batch_size : int, optional
+        Fit on mini-batches of this many samples (reshuffled every epoch,
+        with a fixed seed: the fit is reproducible) instead of the full
+        gradient; the learning rate drops after an epoch that does not
+        lower the loss on all the data, and the fit has converged when the
+        full gradient is within ``tol``. None: full gradients.
     standardize : bool, default True
         Fit on features centred (with an intercept) and scaled to unit
         variance, then map the solution back: the problem solved is the same,
@@ -65,6 +71,9 @@ def _check_params(est, **extra):
         "fit_intercept": (est.fit_intercept,
                           lambda v: isinstance(v, (bool, np.bool_)),
                           "True or False"),
+        "batch_size": (est.batch_size, lambda v: v is None or (
+            isinstance(v, numbers.Integral) and not isinstance(v, bool)
+            and v >= 1), "None or an integer >= 1"),
         "standardize": (est.standardize,
                         lambda v: isinstance(v, (bool, np.bool_)),
                         "True or False"),
@@ -95,6 +104,7 @@ def _run(est, loss, w0, args, options, bounds=None):
     return rmsprop_fit(loss, w0, args, lr=float(est.lr),
                        momentum=float(est.momentum),
                        max_iter=int(est.max_iter), tol=float(est.tol),
+                       batch_size=est.batch_size,
                        options=options, bounds=bounds)
 
 
@@ -197,14 +207,15 @@ class Ridge(_Regressor):
     """
 
     def __init__(self, alpha=1.0, *, fit_intercept=True, max_iter=10000,
-                 tol=1e-6, lr=0.01, momentum=0.9, standardize=True,
-                 options=None):
+                 tol=1e-6, lr=0.01, momentum=0.9, batch_size=None,
+                 standardize=True, options=None):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
         self.tol = tol
         self.lr = lr
         self.momentum = momentum
+        self.batch_size = batch_size
         self.standardize = standardize
         self.options = options
 
@@ -294,7 +305,7 @@ class HuberRegressor(_Regressor):
 
     def __init__(self, *, epsilon=1.35, max_iter=10000, alpha=0.0001,
                  fit_intercept=True, tol=1e-6, lr=0.01, momentum=0.9,
-                 standardize=True, options=None):
+                 batch_size=None, standardize=True, options=None):
         self.epsilon = epsilon
         self.max_iter = max_iter
         self.alpha = alpha
@@ -302,6 +313,7 @@ class HuberRegressor(_Regressor):
         self.tol = tol
         self.lr = lr
         self.momentum = momentum
+        self.batch_size = batch_size
         self.standardize = standardize
         self.options = options
 
@@ -393,14 +405,15 @@ class PoissonRegressor(_Regressor):
     """
 
     def __init__(self, *, alpha=1.0, fit_intercept=True, max_iter=10000,
-                 tol=1e-6, lr=0.01, momentum=0.9, standardize=True,
-                 options=None):
+                 tol=1e-6, lr=0.01, momentum=0.9, batch_size=None,
+                 standardize=True, options=None):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
         self.tol = tol
         self.lr = lr
         self.momentum = momentum
+        self.batch_size = batch_size
         self.standardize = standardize
         self.options = options
 
@@ -522,14 +535,15 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, C=1.0, *, fit_intercept=True, max_iter=10000,
-                 tol=1e-6, lr=0.01, momentum=0.9, standardize=True,
-                 options=None):
+                 tol=1e-6, lr=0.01, momentum=0.9, batch_size=None,
+                 standardize=True, options=None):
         self.C = C
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
         self.tol = tol
         self.lr = lr
         self.momentum = momentum
+        self.batch_size = batch_size
         self.standardize = standardize
         self.options = options
 

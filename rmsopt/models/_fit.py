@@ -16,8 +16,11 @@ coefficient; the penalty is rewritten for the scaled coefficients and the
 estimators map the solution back, so the problem solved is exactly the
 unscaled one.
 
-This loop is the place where mini-batches will go once the drivers split
-data arrays into batches.
+With ``batch_size``, each chunk is one epoch of mini-batches over the
+first two arguments (X and y) instead, with a new order each epoch (seeded
+by the epoch's number: reproducible); the loss and the gradient that decide
+are those on all the data, which :func:`rmsopt.minimize` computes at the end
+of each run with batches.
 """
 
 from typing import NamedTuple
@@ -31,7 +34,7 @@ LR_DROP = 0.1    # factor on the learning rate after a chunk without progress
 MIN_LR = 1e-10   # below lr * MIN_LR, no step can lower the loss any more
 
 # Options the fit sets itself; the user's ``options`` may not.
-_MANAGED = ("lr", "maxiter", "gtol", "state", "disp")
+_MANAGED = ("lr", "maxiter", "gtol", "state", "disp", "batch")
 
 
 class Fit(NamedTuple):
@@ -89,8 +92,9 @@ def check_options(options):
 
 
 def rmsprop_fit(loss, w0, args, *, lr, momentum, max_iter, tol, options,
-                bounds=None):
-    """Minimise ``loss(w, out, *args)`` from ``w0`` (not modified).
+                bounds=None, batch_size=None):
+    """Minimise ``loss(w, out, *args)`` from ``w0`` (not modified); with
+    ``batch_size``, on mini-batches of ``args[0]`` and ``args[1]``.
 
     Returns a :class:`Fit`. ``options`` are further :func:`rmsopt.minimize`
     options (already checked by :func:`check_options`).
@@ -98,10 +102,19 @@ def rmsprop_fit(loss, w0, args, *, lr, momentum, max_iter, tol, options,
     opts = {"momentum": momentum, **options, "gtol": tol}
     w, state, n_iter, best = w0, None, 0, np.inf
     gamma = lr
+    chunk = CHUNK
+    if batch_size is not None:
+        batch_size = min(int(batch_size), len(args[1]))
+        chunk = -(-len(args[1]) // batch_size)  # one epoch
+    epoch = 0
     while True:
+        if batch_size is not None:
+            opts["batch"] = {"args": (0, 1), "size": batch_size,
+                             "seed": epoch, "epochs": 1}
+            epoch += 1
         res = minimize(loss, w, args=args, jac=True, bounds=bounds,
                        options={**opts, "lr": gamma, "state": state,
-                                "maxiter": min(CHUNK, max_iter - n_iter)})
+                                "maxiter": min(chunk, max_iter - n_iter)})
         w, state, n_iter = res.x, res.state, n_iter + res.nit
         if res.status == 0:
             return Fit(w, n_iter, True, "")

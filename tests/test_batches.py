@@ -1,0 +1,216 @@
+"""Mini-batches: the same bits through both drivers and for the same seed,
+trajectories against a plain NumPy loop over the same batches, stopping
+rules, user arrays untouched, errors."""
+
+import numba
+import numpy as np
+import pytest
+
+import rmsopt
+from rmsopt import schedules
+from rmsopt.models import least_squares
+from test_drivers import assert_same
+
+RNG = np.random.default_rng(0)
+A = RNG.standard_normal((103, 4))
+Y = A @ np.arange(1.0, 5.0) + 0.1 * RNG.standard_normal(103)
+
+
+@numba.njit(cache=True)
+def lsq_vg(w, a, y):
+    r = a @ w - y
+    return 0.5 * (r @ r) / y.size, a.T @ r / y.size
+
+
+@numba.njit(cache=True)
+def lsq_grad(w, a, y):
+    return a.T @ (a @ w - y) / y.size
+
+
+def lsq_value(w, a, y):
+    return float(lsq_vg(w, a, y)[0])
+
+
+def both(fun, x0, args, jac=True, **opts):
+    fast = rmsopt.minimize(fun, x0, args=args, jac=jac,
+                           options={**opts, "driver": "nopython"})
+    slow = rmsopt.minimize(fun, x0, args=args, jac=jac,
+                           options={**opts, "driver": "python"})
+    assert_same(fast, slow)
+    return fast
+
+
+def numpy_batches(x0, a, y, size, epochs, seed, lr=0.05, alpha=0.99,
+                  eps=1e-8, shuffle=True):
+    """PyTorch's RMSprop in NumPy over the batches of a shuffled copy."""
+    rng = np.random.default_rng(seed)
+    x, v = x0.copy(), np.zeros_like(x0)
+    for _ in range(epochs):
+        order = rng.permutation(len(y)) if shuffle else np.arange(len(y))
+        a_e, y_e = a[order], y[order]
+        for start in range(0, len(y), size):
+            g = lsq_grad(x, a_e[start:start + size], y_e[start:start + size])
+            v = alpha * v + (1 - alpha) * g * g
+            x = x - lr * g / (np.sqrt(v) + eps)
+    return x
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("size", [1, 10, 103])
+def test_both_drivers_follow_the_numpy_loop(shuffle, size):
+    batch = {"args": (0, 1), "size": size, "epochs": 3, "seed": 5,
+             "shuffle": shuffle}
+    res = both(lsq_vg, np.zeros(4), (A, Y), lr=0.05, batch=batch)
+    per_epoch = -(-103 // size)
+    assert res.nit == 3 * per_epoch
+    # one gradient per batch, and one on all the data at the end
+    assert res.njev == res.nfev == 3 * per_epoch + 1
+    expected = numpy_batches(np.zeros(4), A, Y, size, 3, 5, shuffle=shuffle)
+    np.testing.assert_allclose(res.x, expected, rtol=1e-12, atol=1e-14)
+    # fun and jac are those of all the data at x
+    f, g = lsq_vg(res.x, A, Y)
+    assert res.fun == f
+    np.testing.assert_array_equal(res.jac, g)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_separate_jac_in_place_losses_momentum_and_float32(dtype):
+    a, y = A.astype(dtype), Y.astype(dtype)
+    batch = {"args": (0, 1), "size": 16, "epochs": 2}
+    both(lsq_value, np.zeros(4, dtype), (a, y), jac=lsq_grad,
+         batch=batch, momentum=0.9, centered=True)
+    # the models' in-place losses: loss(w, out, X, y, l2, fit_intercept)
+    res = both(least_squares, np.zeros(5), (A, Y, 0.1, True), batch=batch)
+    assert res.success is False and res.status == 1
+
+
+def test_the_same_seed_gives_the_same_bits_another_seed_does_not():
+    def run(seed):
+        return rmsopt.minimize(lsq_vg, np.zeros(4), args=(A, Y), jac=True,
+                               options={"batch": {"args": (0, 1), "size": 8,
+                                                  "epochs": 2,
+                                                  "seed": seed}})
+    assert_same(run(1), run(1))
+    assert not np.array_equal(run(1).x, run(2).x)
+
+
+def test_user_arrays_are_not_modified_and_other_args_pass_through():
+    a, y = A.copy(), Y.copy()
+
+    @numba.njit
+    def scaled(w, a, scale, y):
+        f, g = lsq_vg(w, a, y)
+        return scale * f, scale * g
+    both(scaled, np.zeros(4), (a, 2.0, y),
+         batch={"args": (0, 2), "size": 7, "epochs": 2})
+    np.testing.assert_array_equal(a, A)
+    np.testing.assert_array_equal(y, Y)
+
+
+def test_a_small_batch_gradient_is_not_success():
+    # Every gradient is below this gtol: a full-batch run stops at once,
+    # the mini-batch run does all its epochs and then checks all the data.
+    full = rmsopt.minimize(lsq_vg, np.zeros(4), args=(A, Y), jac=True,
+                           options={"gtol": 1e6})
+    assert full.nit == 0 and full.success
+    res = both(lsq_vg, np.zeros(4), (A, Y), gtol=1e6,
+               batch={"args": (0, 1), "size": 10, "epochs": 2})
+    assert res.nit == 22 and res.success
+    res = both(lsq_vg, np.zeros(4), (A, Y), gtol=0.0,
+               batch={"args": (0, 1), "size": 10, "epochs": 2})
+    assert res.status == 1 and "epochs" in res.message
+
+
+def test_maxiter_stops_inside_an_epoch():
+    res = both(lsq_vg, np.zeros(4), (A, Y), maxiter=25,
+               batch={"args": (0, 1), "size": 10})
+    assert res.nit == 25 and res.status == 1
+
+
+def test_the_plateau_test_stops_after_patience_epochs():
+    # lr 0: the same mean loss every epoch without shuffling
+    res = both(lsq_vg, np.zeros(4), (A, Y), lr=0.0,
+               batch={"args": (0, 1), "size": 10, "shuffle": False,
+                      "patience": 3, "epochs": 50})
+    assert res.success and "stopped decreasing" in res.message
+    assert res.nit == 4 * 11  # the first epoch sets the best, 3 more fail
+    res = both(lsq_vg, np.zeros(4), (A, Y), lr=0.05,
+               batch={"args": (0, 1), "size": 10, "patience": 3,
+                      "min_delta": 1e-3, "epochs": 200})
+    assert res.success and res.nit < 200 * 11
+
+
+def test_schedules_with_batches():
+    batch = {"args": (0, 1), "size": 10, "epochs": 6}
+    both(lsq_vg, np.zeros(4), (A, Y), batch=batch,
+         lr=schedules.reduce_on_plateau(0.1, patience=0, factor=0.5))
+    cos = both(lsq_vg, np.zeros(4), (A, Y), batch=batch,
+               lr=schedules.cosine(0.05, t_max=66))
+    res = rmsopt.minimize(lsq_vg, np.zeros(4), args=(A, Y), jac=True,
+                          options={"batch": batch,
+                                   "lr": schedules.cosine(0.05, t_max=66)})
+    assert_same(cos, res)
+    calls = rmsopt.minimize(lsq_vg, np.zeros(4), args=(A, Y), jac=True,
+                            options={"batch": batch, "driver": "nopython",
+                                     "lr": schedules.cosine(0.05, 66)})
+    assert_same(cos, calls)
+    by_callable = both(lsq_vg, np.zeros(4), (A, Y), batch=batch,
+                       lr=lambda t: schedules.cosine(0.05, 66)(t))
+    assert_same(cos, by_callable)
+
+
+def test_callbacks_see_every_iteration():
+    seen = []
+    res = rmsopt.minimize(lsq_vg, np.zeros(4), args=(A, Y), jac=True,
+                          callback=seen.append,
+                          options={"batch": {"args": (0, 1), "size": 10,
+                                             "epochs": 2},
+                                   "driver": "nopython"})
+    assert len(seen) == res.nit == 22
+
+
+@pytest.mark.parametrize("batch, error, match", [
+    ([0, 1], TypeError, "must be a dict"),
+    ({"args": (0, 1)}, ValueError, "needs 'args'"),
+    ({"args": (0, 1), "size": 8, "epoch": 2}, ValueError, "Unknown keys"),
+    ({"args": (2,), "size": 8}, ValueError, "not a position"),
+    ({"args": (0, 0), "size": 8}, ValueError, "twice"),
+    ({"args": (0, 1), "size": 0}, ValueError, "size"),
+    ({"args": (0, 1), "size": 200}, ValueError, "larger than"),
+    ({"args": (0, 1), "size": 8, "epochs": 0}, ValueError, "epochs"),
+    ({"args": (0, 1), "size": 8, "shuffle": 1}, TypeError, "shuffle"),
+    ({"args": (0, 1), "size": 8, "seed": "x"}, ValueError, "seed"),
+    ({"args": (0, 1), "size": 8, "min_delta": -1}, ValueError, "min_delta"),
+])
+def test_bad_batch_options_are_errors(batch, error, match):
+    with pytest.raises(error, match=match):
+        rmsopt.minimize(lsq_vg, np.zeros(4), args=(A, Y), jac=True,
+                        options={"batch": batch})
+
+
+def test_data_of_different_lengths_and_patience_without_loss():
+    with pytest.raises(ValueError, match="same length"):
+        rmsopt.minimize(lsq_vg, np.zeros(4), args=(A, Y[:50]), jac=True,
+                        options={"batch": {"args": (0, 1), "size": 8}})
+    with pytest.raises(TypeError, match="NumPy array"):
+        rmsopt.minimize(lsq_vg, np.zeros(4), args=(A, 3.0), jac=True,
+                        options={"batch": {"args": (0, 1), "size": 8}})
+    with pytest.raises(ValueError, match="jac=True"):
+        rmsopt.minimize(lsq_value, np.zeros(4), args=(A, Y), jac=lsq_grad,
+                        options={"batch": {"args": (0, 1), "size": 8,
+                                           "patience": 2}})
+
+
+def test_estimators_fit_on_mini_batches_reproducibly():
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_diabetes
+    from rmsopt.models import Ridge
+    X, y = load_diabetes(return_X_y=True)
+    full = Ridge(alpha=0.1).fit(X, y)
+    first = Ridge(alpha=0.1, batch_size=32).fit(X, y)
+    again = Ridge(alpha=0.1, batch_size=32).fit(X, y)
+    np.testing.assert_array_equal(first.coef_, again.coef_)
+    # the same problem: the scores agree closely with the full-batch fit
+    assert abs(first.score(X, y) - full.score(X, y)) < 1e-3
+    with pytest.raises(ValueError, match="batch_size"):
+        Ridge(batch_size=0).fit(X, y)
