@@ -9,13 +9,16 @@ compiled code, with no Python between the steps. The example times:
 * the same jitted function called from the Python loop (``driver="python"``),
   whose iterates must be bit-identical to the compiled loop's;
 * the same function as plain NumPy (``loss_and_grad.py_func``) in the Python
-  loop, which agrees to rounding (NumPy and numba may round differently).
+  loop. NumPy and numba may round ``X @ w`` differently; the two runs agree
+  to rounding for the first hundred steps, then part: with a fixed ``lr``,
+  RMSProp hovers about ``lr`` from the optimum and amplifies any difference
+  there, so after 10000 steps they agree only to about ``lr`` in ``x``
+  (and closely in the loss).
 
 It then checks the answer against scipy's L-BFGS-B on the same objective.
 
-The compiled loop is specialised on the user's function, so each new process
-spends a few seconds compiling it before the first iteration: it pays off
-for long runs, or many runs of the same function.
+The compiled loop is compiled once for the function's signature and cached
+on disk, so only ``loss_and_grad`` itself compiles in a new process.
 
 Run: ``python examples/jitted.py``
 """
@@ -90,8 +93,17 @@ assert same and res_compiled.fun == res_python.fun
 assert (res_compiled.nit, res_compiled.nfev, res_compiled.njev) == (
     res_python.nit, res_python.nfev, res_python.njev)
 dev = np.abs(res_numpy.x - res_compiled.x).max()
-print(f"plain NumPy run: max |x - x_compiled| = {dev:.1e}")
-assert np.allclose(res_numpy.x, res_compiled.x, rtol=0, atol=1e-10)
+print(f"plain NumPy run: max |x - x_compiled| = {dev:.1e}, "
+      f"loss differs by {abs(res_numpy.fun - res_compiled.fun):.1e}")
+assert dev < 5 * options["lr"] and abs(res_numpy.fun - res_compiled.fun) < 1e-6
+short = {**options, "maxiter": 100}
+dev_short = np.abs(
+    rmsopt.minimize(loss_and_grad.py_func, w0, args=args, jac=True,
+                    options=short).x
+    - rmsopt.minimize(loss_and_grad, w0, args=args, jac=True,
+                      options=short).x).max()
+print(f"after 100 steps: max |x - x_compiled| = {dev_short:.1e}")
+assert dev_short < 1e-12
 
 # Independent answer: L-BFGS-B on the same (strongly convex) objective.
 ref = minimize(loss_and_grad, w0, args=args, jac=True, method="L-BFGS-B",
