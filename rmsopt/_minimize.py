@@ -85,7 +85,10 @@ def minimize(fun, x0, args=(), method="rmsprop", jac=None, bounds=None,
         ``eps_in_sqrt``, ``initial_scale``, ``lr_in_momentum``,
         ``decoupled_weight_decay``, ``bias_correction``, ``convention``) and
         driver options (``maxiter``, ``gtol``, ``disp``,
-        ``finite_diff_rel_step``, ``state``, ``driver``, ``parallel``). See
+        ``finite_diff_rel_step``, ``state``, ``driver``, ``parallel``,
+        ``batch``, ``history``, ``progress``). ``lr`` may be a schedule of
+        :mod:`rmsopt.schedules` or a callable ``lr(t)``; ``batch`` splits
+        data arrays of ``args`` into mini-batches. See
         :func:`rmsopt.show_options`. Unknown options give an
         ``OptimizeWarning``.
 
@@ -95,7 +98,9 @@ def minimize(fun, x0, args=(), method="rmsprop", jac=None, bounds=None,
         ``x``, ``fun``, ``jac`` (at ``x``), ``nit``, ``nfev``, ``njev``,
         ``status`` (0 success, 1 maxiter, 3 NaN/inf, 99 callback),
         ``success``, ``message``, and ``state``: pass
-        ``options={"state": res.state}`` to continue the run exactly.
+        ``options={"state": res.state}`` to continue the run exactly. With
+        ``options={"history": k}``, ``history`` holds arrays ``nit`` and
+        ``fun`` (see :func:`rmsopt.plot_convergence`).
 
     Notes
     -----

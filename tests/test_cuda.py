@@ -678,3 +678,18 @@ def test_device_array_detection():
 
     assert _cuda.is_device_array(GradTensor())
     assert _cuda.is_device_array(Device())
+
+
+@device
+@pytest.mark.parametrize("options", [
+    {"lr": rmsopt.schedules.cosine(0.01, 100)},
+    {"lr": lambda t: 0.01},
+    {"batch": {"args": (0,), "size": 2}},
+    {"history": 5},
+    {"progress": True},
+])
+def test_cpu_only_options_are_a_clear_error(options):
+    from numba import cuda
+    with pytest.raises(ValueError, match="GPU driver does not support"):
+        rmsopt.minimize(device_fun(rosen), cuda.to_device(X0),
+                        jac=on_device(rosen_grad), options=options)

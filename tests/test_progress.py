@@ -116,3 +116,17 @@ def test_new_options_are_listed():
     text = rmsopt.show_options(disp=False)
     for name in ("batch", "history", "progress", "lr"):
         assert f"{name} : default" in text
+
+
+def test_history_with_a_callback_and_a_continued_run():
+    seen = []
+    res = rmsopt.minimize(rosen_jit, X0, jac=rosen_grad_jit,
+                          callback=seen.append,
+                          options={"history": 4, "maxiter": 10, "gtol": 0})
+    assert len(seen) == 10
+    np.testing.assert_array_equal(res.history.nit, [0, 4, 8, 10])
+    more = rmsopt.minimize(rosen_jit, res.x, jac=rosen_grad_jit,
+                           options={"history": 4, "maxiter": 10, "gtol": 0,
+                                    "state": res.state})
+    np.testing.assert_array_equal(more.history.nit, [0, 4, 8, 10])
+    assert more.history.fun[0] == res.fun
