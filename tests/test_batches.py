@@ -214,3 +214,29 @@ def test_estimators_fit_on_mini_batches_reproducibly():
     assert abs(first.score(X, y) - full.score(X, y)) < 1e-3
     with pytest.raises(ValueError, match="batch_size"):
         Ridge(batch_size=0).fit(X, y)
+
+
+def test_a_new_process_loads_the_batch_loop_from_the_disk_cache(tmp_path):
+    import os
+    import subprocess
+    import sys
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys; sys.path.insert(0, %r)\n"
+        "import numpy as np, rmsopt\n"
+        "from rmsopt import _batches\n"
+        "from rmsopt._options import parse_options\n"
+        "from test_batches import lsq_vg, A, Y\n"
+        "rmsopt.minimize(lsq_vg, np.zeros(4), args=(A, Y), jac=True,\n"
+        "    options={'batch': {'args': (0, 1), 'size': 10, 'epochs': 1}})\n"
+        "d = _batches.make_batch_loop(parse_options({}, 4).flags, 'float64',"
+        " True, False, False, False)\n"
+        "print(sum(d.stats.cache_hits.values()),"
+        " sum(d.stats.cache_misses.values()))\n"
+        % os.path.dirname(__file__))
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    outs = [subprocess.run([sys.executable, str(script)], env=env, text=True,
+                           capture_output=True, check=True).stdout.split()
+            for _ in range(2)]
+    assert outs[0] == ["0", "1"]  # compiled, and written to disk
+    assert outs[1] == ["1", "0"]  # loaded: nothing compiled
