@@ -658,10 +658,13 @@ def _run(fun, x0, args, jac, bounds, tol, callback, options, caller):
     run.parallel = bool(locked)
     run.probe_threads = bool(locked) and settings.parallel == "auto"
     try:
-        if epochs is not None:
-            python_driver = lambda run: _batches.python_driver(run, epochs)
-            nopython_driver = lambda run, fn, returns_value: \
-                _batches.nopython_driver(run, epochs, fn, returns_value)
+        if epochs is not None:  # mini-batches: the epoch loop (_batches)
+            def python_driver(run):
+                return _batches.python_driver(run, epochs)
+
+            def nopython_driver(run, fn, returns_value):
+                return _batches.nopython_driver(run, epochs, fn,
+                                                returns_value)
         else:
             python_driver, nopython_driver = _python_driver, _nopython_driver
         if picked is None:
