@@ -65,7 +65,7 @@ def _schedule_lr(kind, scalars, t):
     if kind == PLATEAU:
         return scalars[LR_NOW]
     return lr_at(kind, scalars[SCHED], scalars[SCHED + 1], scalars[SCHED + 2],
-                 scalars[SCHED + 3], t)
+                 scalars[SCHED + 3], scalars[SCHED + 4], scalars[SCHED + 5], t)
 
 
 @numba.njit(inline="always", error_model="numpy", nogil=True)

@@ -44,7 +44,8 @@ class Schedule(NamedTuple):
 
     def __call__(self, t):
         p = self.params
-        return float(lr_at(self.kind, p[0], p[1], p[2], p[3], float(t)))
+        return float(lr_at(self.kind, p[0], p[1], p[2], p[3], p[4], p[5],
+                           float(t)))
 
     @property
     def name(self):
@@ -54,6 +55,10 @@ class Schedule(NamedTuple):
     def __repr__(self):
         names = _PARAMETERS[self.kind]
         items = ", ".join(f"{k}={v!r}" for k, v in zip(names, self.params))
+        if self.kind in (STEP, EXPONENTIAL, COSINE, INVERSE_TIME) and \
+                self.params[4] > 0:
+            items += (f", warmup_steps={self.params[4]!r}, "
+                      f"warmup_start={self.params[5]!r}")
         return f"rmsopt.schedules.{self.name}({items})"
 
     @property
@@ -95,6 +100,15 @@ def _make(kind, *params):
                     + (0.0,) * (N_PARAMS - len(params)))
 
 
+def _with_warmup(schedule, warmup_steps, warmup_start):
+    """The last two parameters of a decaying schedule: its warm-up."""
+    if warmup_steps == 0:
+        return schedule
+    steps = _steps("warmup_steps", warmup_steps)
+    start = _real("warmup_start", warmup_start, high=1.0)
+    return schedule._replace(params=schedule.params[:4] + (steps, start))
+
+
 def constant(lr):
     r"""A constant learning rate, :math:`\gamma_t = \gamma`.
 
@@ -107,12 +121,28 @@ def constant(lr):
     return _make(CONSTANT, _real("lr", lr))
 
 
-def step(lr, step_size, gamma=0.1):
+def step(lr, step_size, gamma=0.1, *, warmup_steps=0,
+         warmup_start=1.0 / 3.0):
     r"""Multiply the learning rate by ``gamma`` every ``step_size`` steps.
 
     .. math:: \gamma_t = \gamma \cdot g^{\lfloor t / s \rfloor}
 
     PyTorch's ``StepLR`` (per iteration).
+
+    Parameters
+    ----------
+    lr : float
+        The initial rate (>= 0).
+    step_size : int
+        Steps between two decays.
+    gamma : float, default 0.1
+        The factor (> 0; above 1 the rate grows).
+    warmup_steps : int, default 0
+        First warm up linearly from ``warmup_start * lr`` to ``lr`` over
+        this many steps (as ``linear_warmup``), then run this schedule from
+        its step 0: PyTorch's ``SequentialLR`` of ``LinearLR`` and it.
+    warmup_start : float, default 1/3
+        The warm-up's starting factor, in [0, 1].
 
     Examples
     --------
@@ -121,16 +151,31 @@ def step(lr, step_size, gamma=0.1):
     >>> s(9), s(10), s(25)
     (1.0, 0.5, 0.25)
     """
-    return _make(STEP, _real("lr", lr), _steps("step_size", step_size),
-                 _real("gamma", gamma, low_open=True))
+    return _with_warmup(_make(STEP, _real("lr", lr),
+                              _steps("step_size", step_size),
+                              _real("gamma", gamma, low_open=True)),
+                        warmup_steps, warmup_start)
 
 
-def exponential(lr, gamma):
+def exponential(lr, gamma, *, warmup_steps=0, warmup_start=1.0 / 3.0):
     r"""Multiply the learning rate by ``gamma`` every step.
 
     .. math:: \gamma_t = \gamma \cdot g^{t}
 
     PyTorch's ``ExponentialLR``.
+
+    Parameters
+    ----------
+    lr : float
+        The initial rate (>= 0).
+    gamma : float
+        The factor per step (> 0; above 1 the rate grows).
+    warmup_steps : int, default 0
+        First warm up linearly from ``warmup_start * lr`` to ``lr`` over
+        this many steps (as ``linear_warmup``), then run this schedule from
+        its step 0: PyTorch's ``SequentialLR`` of ``LinearLR`` and it.
+    warmup_start : float, default 1/3
+        The warm-up's starting factor, in [0, 1].
 
     Examples
     --------
@@ -138,11 +183,13 @@ def exponential(lr, gamma):
     >>> schedules.exponential(1.0, 0.5)(3)
     0.125
     """
-    return _make(EXPONENTIAL, _real("lr", lr),
-                 _real("gamma", gamma, low_open=True))
+    return _with_warmup(_make(EXPONENTIAL, _real("lr", lr),
+                              _real("gamma", gamma, low_open=True)),
+                        warmup_steps, warmup_start)
 
 
-def cosine(lr, t_max, eta_min=0.0):
+def cosine(lr, t_max, eta_min=0.0, *, warmup_steps=0,
+           warmup_start=1.0 / 3.0):
     r"""Cosine annealing from ``lr`` to ``eta_min`` over ``t_max`` steps.
 
     .. math::
@@ -153,22 +200,63 @@ def cosine(lr, t_max, eta_min=0.0):
     PyTorch's ``CosineAnnealingLR`` up to ``t_max``; after it the rate
     stays at ``eta_min`` (Keras' ``CosineDecay``), instead of rising again.
 
+    Parameters
+    ----------
+    lr : float
+        The initial rate (>= 0).
+    t_max : int
+        Steps from ``lr`` to ``eta_min``.
+    eta_min : float, default 0
+        The final rate (>= 0).
+    warmup_steps : int, default 0
+        First warm up linearly from ``warmup_start * lr`` to ``lr`` over
+        this many steps (as ``linear_warmup``), then run this schedule from
+        its step 0: PyTorch's ``SequentialLR`` of ``LinearLR`` and it.
+    warmup_start : float, default 1/3
+        The warm-up's starting factor, in [0, 1].
+
     Examples
     --------
     >>> from rmsopt import schedules
     >>> s = schedules.cosine(1.0, t_max=100, eta_min=0.1)
     >>> s(0), round(s(50), 12), s(100), s(500)
     (1.0, 0.55, 0.1, 0.1)
+
+    With a warm-up of 10 steps from 0, then the whole cosine:
+
+    >>> w = schedules.cosine(1.0, t_max=100, warmup_steps=10, warmup_start=0)
+    >>> w(0), w(5), w(10), w(110)
+    (0.0, 0.5, 1.0, 0.0)
     """
-    return _make(COSINE, _real("lr", lr), _steps("t_max", t_max),
-                 _real("eta_min", eta_min))
+    return _with_warmup(_make(COSINE, _real("lr", lr),
+                              _steps("t_max", t_max),
+                              _real("eta_min", eta_min)),
+                        warmup_steps, warmup_start)
 
 
-def inverse_time(lr, decay_rate, decay_steps=1, staircase=False):
+def inverse_time(lr, decay_rate, decay_steps=1, staircase=False, *,
+                 warmup_steps=0, warmup_start=1.0 / 3.0):
     r"""Inverse-time decay (Keras' ``InverseTimeDecay``).
 
     .. math:: \gamma_t = \frac{\gamma}{1 + r \, q}, \quad
               q = t / s \ (\lfloor t / s \rfloor \text{ with staircase})
+
+    Parameters
+    ----------
+    lr : float
+        The initial rate (>= 0).
+    decay_rate : float
+        ``r`` (>= 0).
+    decay_steps : int, default 1
+        ``s``.
+    staircase : bool, default False
+        Decay in steps of ``decay_steps``.
+    warmup_steps : int, default 0
+        First warm up linearly from ``warmup_start * lr`` to ``lr`` over
+        this many steps (as ``linear_warmup``), then run this schedule from
+        its step 0: PyTorch's ``SequentialLR`` of ``LinearLR`` and it.
+    warmup_start : float, default 1/3
+        The warm-up's starting factor, in [0, 1].
 
     Examples
     --------
@@ -178,9 +266,11 @@ def inverse_time(lr, decay_rate, decay_steps=1, staircase=False):
     """
     if not isinstance(staircase, bool):
         raise TypeError(f"staircase must be True or False, got {staircase!r}")
-    return _make(INVERSE_TIME, _real("lr", lr),
-                 _real("decay_rate", decay_rate),
-                 _steps("decay_steps", decay_steps), float(staircase))
+    return _with_warmup(_make(INVERSE_TIME, _real("lr", lr),
+                              _real("decay_rate", decay_rate),
+                              _steps("decay_steps", decay_steps),
+                              float(staircase)),
+                        warmup_steps, warmup_start)
 
 
 def linear_warmup(lr, warmup_steps, start_factor=1.0 / 3.0):
@@ -243,9 +333,16 @@ def reduce_on_plateau(lr, factor=0.1, patience=10, threshold=1e-4,
 
 
 @numba.njit(inline="always", error_model="numpy", nogil=True)
-def lr_at(kind, p0, p1, p2, p3, t):
+def lr_at(kind, p0, p1, p2, p3, p4, p5, t):
     """The learning rate of step ``t`` (float64) for the kinds that depend
-    on ``t`` alone; PLATEAU and CONSTANT give ``p0``."""
+    on ``t`` alone; PLATEAU and CONSTANT give ``p0``. A decaying kind with
+    ``p4 > 0`` warms up linearly over ``p4`` steps from ``p5 * p0`` first,
+    then starts from its own step 0."""
+    if (kind == STEP or kind == EXPONENTIAL or kind == COSINE
+            or kind == INVERSE_TIME) and p4 > 0.0:
+        if t < p4:
+            return p0 * (p5 + (1.0 - p5) * t / p4)
+        t = t - p4
     if kind == STEP:
         return p0 * p2 ** math.floor(t / p1)
     if kind == EXPONENTIAL:

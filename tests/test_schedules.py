@@ -23,14 +23,22 @@ CASES = [
     schedules.inverse_time(0.02, decay_rate=0.5, decay_steps=20,
                            staircase=True),
     schedules.linear_warmup(0.02, warmup_steps=50, start_factor=0.1),
+    schedules.cosine(0.02, t_max=150, eta_min=1e-3, warmup_steps=30,
+                     warmup_start=0.1),
+    schedules.step(0.02, step_size=40, gamma=0.5, warmup_steps=25),
 ]
 
 
 def closed_form(s, t):
     """Each schedule written out in NumPy (independent of the kernels)."""
-    lr, a, b, c = s.params[:4]
+    lr, a, b, c, warm, start = s.params
     t = np.asarray(t, dtype=float)
     name = s.name
+    if warm and name != "linear_warmup":
+        after = closed_form(s._replace(params=s.params[:4] + (0.0, 0.0)),
+                            np.maximum(t - warm, 0))
+        return np.where(t < warm, lr * (start + (1 - start) * t / warm),
+                        after)
     if name == "constant":
         return np.full_like(t, lr)
     if name == "step":
@@ -74,7 +82,11 @@ def torch_rates(make, n):
      151),
     (CASES[6], lambda m, o: m.LinearLR(o, start_factor=0.1, total_iters=50),
      300),
-], ids=["step", "exponential", "cosine", "linear_warmup"])
+    (CASES[7], lambda m, o: m.SequentialLR(o, [
+        m.LinearLR(o, start_factor=0.1, total_iters=30),
+        m.CosineAnnealingLR(o, T_max=150, eta_min=1e-3)], milestones=[30]),
+     181),
+], ids=["step", "exponential", "cosine", "linear_warmup", "warmup_cosine"])
 def test_values_match_pytorch_schedulers(ours, make, n):
     # PyTorch updates its rates recursively (products): a few ulps apart.
     np.testing.assert_allclose([ours(t) for t in range(n)],
@@ -202,6 +214,9 @@ def test_reduce_on_plateau_needs_the_loss():
     (lambda: schedules.reduce_on_plateau(0.1, factor=1.0), "factor"),
     (lambda: schedules.reduce_on_plateau(0.1, patience=-1), "patience"),
     (lambda: schedules.constant(math.inf), "lr"),
+    (lambda: schedules.cosine(0.1, 10, warmup_steps=-1), "warmup_steps"),
+    (lambda: schedules.cosine(0.1, 10, warmup_steps=5, warmup_start=1.5),
+     "warmup_start"),
 ])
 def test_bad_schedule_parameters_are_errors(make, match):
     with pytest.raises((ValueError, TypeError), match=match):
