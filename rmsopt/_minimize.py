@@ -379,8 +379,8 @@ class _Run:
             t = int(self.scalars[_cpu.T])
             self.scalars[_cpu.LR] = _schedules.check_callable_lr(
                 self.lr_function(t), t)
-        if self.watches_loss:
-            self.scalars[_cpu.FVAL] = self.obj.value_at_grad
+        if self.watches_loss:  # fun is called (and counted) if need be
+            self.scalars[_cpu.FVAL] = self.value()
 
     def per_iteration(self):
         """What the python driver calls after each iteration (True: stop),
@@ -612,6 +612,10 @@ def _pick_driver(obj, settings, callback):
         return None
     python_lr = callable(settings.schedule) and not isinstance(
         settings.schedule, _schedules.Schedule)
+    # reduce-on-plateau without the loss from the gradient call: fun is
+    # called every step, from Python
+    python_lr = python_lr or (settings.flags.schedule == _schedules.PLATEAU
+                              and not returns_value)
     if settings.driver == "python" or (settings.driver == "auto" and (
             callback is not None or python_lr)):
         return None
@@ -635,9 +639,13 @@ def _run(fun, x0, args, jac, bounds, tol, callback, options, caller):
         flags=settings.flags._replace(guarded=guarded))
     obj = Objective(fun, x, args, jac, lo, hi, settings.finite_diff_rel_step)
     if (settings.flags.schedule == _schedules.PLATEAU
-            and obj.mode != "value_and_grad"):
-        raise ValueError("reduce_on_plateau watches the loss at every step: "
-                         "give fun returning (f, g) with jac=True")
+            and obj.mode != "value_and_grad"
+            and (settings.driver == "nopython"
+                 or settings.batch is not None)):
+        raise ValueError("reduce_on_plateau watches the loss: in the "
+                         "compiled driver and with batches the gradient "
+                         "call must give it (fun returning (f, g) with "
+                         "jac=True)")
     epochs = None
     if settings.batch is not None:
         spec = _batches.parse_batches(settings.batch, args)

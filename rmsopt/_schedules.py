@@ -300,9 +300,11 @@ def reduce_on_plateau(lr, factor=0.1, patience=10, threshold=1e-4,
     ``patience`` steps in a row without a better loss, the rate becomes
     :math:`\max(\gamma \cdot \text{factor}, \text{min\_lr})`, and the count
     pauses for ``cooldown`` steps. The loss watched is the one the gradient
-    call returns, so the objective must give it: ``fun`` returning
-    ``(f, g)`` with ``jac=True``. With mini-batches it is the mean
-    mini-batch loss of each epoch, compared once per epoch.
+    call returns (``fun`` returning ``(f, g)`` with ``jac=True``): the
+    compiled driver and mini-batches need that. With a separate ``jac``,
+    the python driver calls ``fun`` at every step (counted in ``nfev``).
+    With mini-batches the loss is the mean mini-batch loss of each epoch,
+    compared once per epoch.
 
     Examples
     --------

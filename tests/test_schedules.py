@@ -9,7 +9,8 @@ import pytest
 
 import rmsopt
 from rmsopt import schedules
-from conftest import X0, rosen_der, rosen_value_and_grad_jit
+from conftest import (X0, rosen_der, rosen_grad_jit, rosen_jit,
+                      rosen_value_and_grad_jit)
 from test_drivers import assert_same
 
 T = np.arange(300)
@@ -196,10 +197,18 @@ def test_bad_callable_values_are_errors(value, error):
                         options={"lr": value, "maxiter": 3})
 
 
-def test_reduce_on_plateau_needs_the_loss():
+def test_reduce_on_plateau_with_a_separate_jac_calls_fun():
+    s = schedules.reduce_on_plateau(0.05, factor=0.5, patience=5)
+    together = rmsopt.minimize(rosen_value_and_grad_jit, X0, jac=True,
+                               options={"lr": s, "maxiter": 300, "gtol": 0})
+    for jac in (rosen_der, rosen_grad_jit):  # python driver either way
+        apart = rmsopt.minimize(rosen_jit, X0, jac=jac,
+                                options={"lr": s, "maxiter": 300, "gtol": 0})
+        np.testing.assert_allclose(apart.x, together.x, rtol=1e-13)
+        assert apart.nfev == 300 + 1 and apart.njev == 301
     with pytest.raises(ValueError, match="jac=True"):
-        rmsopt.minimize(lambda x: 0.0, X0, jac=rosen_der,
-                        options={"lr": schedules.reduce_on_plateau(0.1)})
+        rmsopt.minimize(rosen_jit, X0, jac=rosen_grad_jit,
+                        options={"lr": s, "driver": "nopython"})
 
 
 @pytest.mark.parametrize("make, match", [
