@@ -1,77 +1,67 @@
-"""Compiled CPU kernels: the fused step and the whole-loop driver.
+"""Compiled CPU kernels (njit only): the fused step and the one compiled loop.
 
-Kernels are built by factories keyed on the option flags and the dtype. Both
-are closure constants, so numba folds every branch of the rule away and caches
-one specialisation per configuration on disk (numba keys its cache on closure
-values; the closures hold only plain constants, never other dispatchers, so
-the key is the same in every process). Nothing compiles at import: numba
-compiles on first call.
+The math comes from :mod:`rmsopt._rule` and :mod:`rmsopt._schedules`, compiled
+here with ``njit(inline="always")``; the layout and the codes from
+:mod:`rmsopt._layout`. Kernels are built by factories keyed on the option
+flags and the dtype. Both are closure constants, so numba folds every branch
+of the rule away and caches one specialisation per configuration on disk
+(numba keys its cache on closure values; the closures hold only plain
+constants, never other dispatchers, so the key is the same in every process).
+Nothing compiles at import: numba compiles on first call.
 
-The parameters, the state and the bounds travel as the rows of one 2-D
-``work`` array (see :func:`work_rows`), and the hyperparameters and counters
-as one float64 vector ``scalars``: a Python call into numba pays for each
-array argument, and this keeps the step at three arrays and a flag.
+- :func:`make_step` / :func:`step_entry_point`: one checked step, called by
+  the python driver once per iteration (and to test a final gradient);
+- :func:`make_loop` / :func:`loop_entry_point`: the whole loop around a
+  jitted gradient, with or without mini-batches, in chunks of iterations.
 
 Kernels never raise: they return status codes, and the Python side turns them
 into results or errors. Shapes and dtypes are checked in Python first, because
 bounds checking is off here.
 """
 
-import math
-import threading
 import weakref
 from functools import lru_cache
 
 import numba
 import numpy as np
 from numba._dispatcher import compute_fingerprint
+from numba.core import types
 from numba.core.errors import TypingError
 from numba.core.registry import cpu_target
+from numba.extending import overload
 
-from ._rule import rmsprop_element
-from ._schedules import CONSTANT, PLATEAU, lr_at, plateau_update
+from . import _rule, _schedules
+from ._layout import (ALPHA, BAD_GRAD_SHAPE, BATCH_POS, BATCH_SIZE, CONVERGED,
+                      EPS, FVAL, GSAFE, GTOL, JIT_OPTIONS, LARGE_X, LOSS_SUM,
+                      LR, LR_NOW, BEST, COOL, MOMENTUM, N_SAMPLES, NGRAD, NIT,
+                      NONFINITE_GRAD, NUM_BAD, ONE_MINUS_ALPHA, OVERFLOW,
+                      PLATEAU_EACH, SCHED, STEPPED, T, WEIGHT_DECAY,
+                      work_rows)
+from ._schedules import CONSTANT, PLATEAU
 
-# Status codes returned by the kernels.
-STEPPED = 0          # the gradient was finite and above gtol: one step taken
-CONVERGED = 1        # largest (projected) gradient component <= gtol
-NONFINITE_GRAD = 2   # the gradient holds NaN or inf: no step taken
-OVERFLOW = 3         # the step overflowed; those elements kept their values
-BAD_GRAD_SHAPE = 4   # a jitted jac returned a gradient of the wrong length
-LARGE_X = 5          # |x| passed max/4 after an unguarded step (x finite)
-
-# Layout of ``scalars`` (float64): the user's hyperparameters (rounded to the
-# working dtype in the kernel) and the gradient bound of the overflow proof
-# (see overflow_guard); then what the kernels update (counts exact in
-# float64 up to 2**53): the step count t, this run's iterations, the
-# gradient calls made by the compiled loop, and fun's value there.
-(LR, ALPHA, ONE_MINUS_ALPHA, EPS, MOMENTUM, WEIGHT_DECAY, GTOL, GSAFE,
- T, NIT, NGRAD, FVAL) = range(12)
-# The learning-rate schedule (rmsopt._schedules): its six parameters, and
-# the state of reduce-on-plateau (current rate, best loss, steps without
-# improvement, cooldown left, and whether the kernels observe the loss after
-# every step: 0 with mini-batches, where the driver observes epoch losses).
-SCHED = 12  # SCHED .. SCHED + 5
-LR_NOW, BEST, NUM_BAD, COOL, PLATEAU_EACH = range(18, 23)
-# Mini-batches (rmsopt._batches): the next batch's index within the epoch,
-# the batch size, the number of samples, and the sum of this epoch's
-# mini-batch losses.
-BATCH_POS, BATCH_SIZE, N_SAMPLES, LOSS_SUM = range(23, 27)
-N_SCALARS = 27
+_inline = numba.njit(inline="always", **JIT_OPTIONS)
+_element = _inline(_rule.rmsprop_element)
+_gradient_test = _inline(_rule.gradient_test)
+_fits = _inline(_rule.fits)
+_clip = _inline(_rule.clip)
+_lr_at = _inline(_schedules.lr_at)
+_plateau_update = _inline(_schedules.plateau_update)
 
 
-@numba.njit(inline="always", error_model="numpy", nogil=True)
+@_inline
 def _schedule_lr(kind, scalars, t):
     """The learning rate (float64) of the step after ``t`` steps."""
     if kind == PLATEAU:
         return scalars[LR_NOW]
-    return lr_at(kind, scalars[SCHED], scalars[SCHED + 1], scalars[SCHED + 2],
-                 scalars[SCHED + 3], scalars[SCHED + 4], scalars[SCHED + 5], t)
+    return _lr_at(kind, scalars[SCHED], scalars[SCHED + 1],
+                  scalars[SCHED + 2], scalars[SCHED + 3], scalars[SCHED + 4],
+                  scalars[SCHED + 5], t)
 
 
-@numba.njit(inline="always", error_model="numpy", nogil=True)
+@_inline
 def _observe_loss(scalars, f):
     """Reduce-on-plateau sees the loss ``f`` of the point just left."""
-    lr, best, num_bad, cool = plateau_update(
+    lr, best, num_bad, cool = _plateau_update(
         scalars[LR_NOW], scalars[BEST], scalars[NUM_BAD], scalars[COOL], f,
         scalars[SCHED + 1], scalars[SCHED + 2], scalars[SCHED + 3],
         scalars[SCHED + 4], scalars[SCHED + 5])
@@ -80,59 +70,27 @@ def _observe_loss(scalars, f):
     scalars[NUM_BAD] = num_bad
     scalars[COOL] = cool
 
-# error_model="numpy": the default "python" model adds a division check that
-# blocks SIMD (3-8x slower, same bits). No fastmath: it changes the bits and
-# compiles NaN checks away.
-JIT_OPTIONS = dict(error_model="numpy", nogil=True)
 
-_element = numba.njit(inline="always", **JIT_OPTIONS)(rmsprop_element)
-
-# Above this many elements the threaded step is used by default. On the
-# 2-core development machine (quiet) threads win from about 1e4 elements
-# (1.4x at 5e4, benchmarks/crossover.py); a loaded machine delays thread
-# wake-ups, hence the margin.
-PARALLEL_CROSSOVER = 50_000
-
-# numba's default "workqueue" threading layer aborts when two threads run
-# parallel code at once. A run that cannot take this lock uses the serial
-# kernels instead: same bits, never a crash, never a wait.
-PARALLEL_LOCK = threading.Lock()
-
-
-def work_rows(flags):
-    """Row of each array in ``work``: only the rows the options need.
-
-    Returns a dict with ``x`` and ``v`` always, ``m`` when centered, ``b``
-    with momentum, ``lo`` and ``hi`` with bounds.
-    """
-    names = ["x", "v"]
-    if flags.centered:
-        names.append("m")
-    if flags.use_momentum:
-        names.append("b")
-    if flags.bounded:
-        names += ["lo", "hi"]
-    return {name: row for row, name in enumerate(names)}
-
-
-@numba.njit(inline="always", **JIT_OPTIONS)
+@_inline
 def _fused_step(work, g, rows, lr, alpha, one_minus_alpha, eps, momentum,
                 weight_decay, bias_scale, gtol, gsafe, update, big, flags):
     """Check the gradient, then update every row of ``work`` in one pass.
 
     Returns ``(status, stepped)``. A gradient component above ``gsafe`` (NaN
-    and inf included) stops the run before the step: with every component
-    below it, the hyperparameters and the state checked by
-    :func:`overflow_guard`, and ``|x| <= max/4``, no new value can overflow,
-    so the update stores unconditionally; it reports ``LARGE_X`` if some
-    ``|x|`` passes max/4 (the next step could overflow). Where the proof
-    does not hold (the ``guarded`` flag), the update keeps an element's old
-    values when a new one is not finite: a select that costs about 20% of
-    the bandwidth on AMD Zen (it compiles to masked stores).
+    and inf included; :func:`rmsopt._rule.gradient_test`) stops the run
+    before the step: with every component below it, the hyperparameters and
+    the state checked by :func:`rmsopt._layout.overflow_guard`, and
+    ``|x| <= max/4``, no new value can overflow, so the update stores
+    unconditionally; it reports ``LARGE_X`` if some ``|x|`` passes max/4
+    (the next step could overflow). Where the proof does not hold (the
+    ``guarded`` flag), the update keeps an element's old values when a new
+    one is not finite (:func:`rmsopt._rule.fits`): a select that costs about
+    20% of the bandwidth on AMD Zen (it compiles to masked stores).
 
     Both loops are ``prange``: threads when the caller is compiled with
     ``parallel=True``, plain loops otherwise; the work is elementwise and the
-    reductions are integer counts, so both give the same bits.
+    reductions are integer counts, so both give the same bits. Counting (no
+    early exit) lets the loops vectorise.
 
     Generic over the flags and always inlined into a caller that passes
     constants, so the branches fold away. It lives at module level (not in a
@@ -152,23 +110,14 @@ def _fused_step(work, g, rows, lr, alpha, one_minus_alpha, eps, momentum,
     lo = work[LO]
     hi = work[HI]
     n = x.shape[0]
-    xsafe = big / 4
-    # The gradient the rule follows: sign for maximize, coupled decay; with
-    # bounds, L-BFGS-B's projected gradient clip(x - g) - x. Counting (no
-    # early exit) lets the loop vectorise.
     n_bad = 0
     n_above = 0
     for i in numba.prange(n):
-        gi = g[i]
-        if maximize:
-            gi = -gi
-        if weight_decay != 0 and not decoupled_weight_decay:
-            gi = gi + weight_decay * x[i]
-        n_bad += not abs(gi) <= gsafe
-        if bounded:
-            xi = x[i]
-            gi = min(max(xi - gi, lo[i]), hi[i]) - xi
-        n_above += abs(gi) > gtol
+        bad, above = _gradient_test(x[i], g[i], lo[i], hi[i], weight_decay,
+                                    gsafe, gtol, maximize,
+                                    decoupled_weight_decay, bounded)
+        n_bad += bad
+        n_above += above
     if n_bad:
         return NONFINITE_GRAD, False
     if not n_above:
@@ -184,11 +133,7 @@ def _fused_step(work, g, rows, lr, alpha, one_minus_alpha, eps, momentum,
             xi, vi, mi, bi = _new_values(
                 x, g, v, m, b, lo, hi, i, lr, alpha, one_minus_alpha, eps,
                 momentum, weight_decay, bias_scale, zero, flags)
-            ok = (abs(xi) <= big) & (vi <= big)
-            if centered:
-                ok = ok & (abs(mi) <= big)
-            if use_momentum:
-                ok = ok & (abs(bi) <= big)
+            ok = _fits(xi, vi, mi, bi, big, centered, use_momentum)
             x[i] = xi if ok else x[i]
             v[i] = vi if ok else v[i]
             if centered:
@@ -197,22 +142,22 @@ def _fused_step(work, g, rows, lr, alpha, one_minus_alpha, eps, momentum,
                 b[i] = bi if ok else b[i]
             n_bad += not ok
         return (OVERFLOW if n_bad else STEPPED), True
-    else:
-        for i in numba.prange(n):
-            xi, vi, mi, bi = _new_values(
-                x, g, v, m, b, lo, hi, i, lr, alpha, one_minus_alpha, eps,
-                momentum, weight_decay, bias_scale, zero, flags)
-            x[i] = xi
-            v[i] = vi
-            if centered:
-                m[i] = mi
-            if use_momentum:
-                b[i] = bi
-            n_large += abs(xi) > xsafe
-        return (LARGE_X if n_large else STEPPED), True
+    xsafe = big / 4
+    for i in numba.prange(n):
+        xi, vi, mi, bi = _new_values(
+            x, g, v, m, b, lo, hi, i, lr, alpha, one_minus_alpha, eps,
+            momentum, weight_decay, bias_scale, zero, flags)
+        x[i] = xi
+        v[i] = vi
+        if centered:
+            m[i] = mi
+        if use_momentum:
+            b[i] = bi
+        n_large += abs(xi) > xsafe
+    return (LARGE_X if n_large else STEPPED), True
 
 
-@numba.njit(inline="always", **JIT_OPTIONS)
+@_inline
 def _new_values(x, g, v, m, b, lo, hi, i, lr, alpha, one_minus_alpha, eps,
                 momentum, weight_decay, bias_scale, zero, flags):
     """The rule at element ``i``, projected onto the bounds."""
@@ -225,50 +170,28 @@ def _new_values(x, g, v, m, b, lo, hi, i, lr, alpha, one_minus_alpha, eps,
         weight_decay, bias_scale, maximize, centered, use_momentum, nesterov,
         eps_in_sqrt, lr_in_momentum, decoupled_weight_decay)
     if bounded:
-        xi = min(max(xi, lo[i]), hi[i])
+        xi = _clip(xi, lo[i], hi[i])
     return xi, vi, mi, bi
 
 
-def overflow_guard(settings, dtype, x_absmax, state):
-    """``(gsafe, guarded)``: the bound and the verdict of the overflow proof.
+@_inline
+def _hyperparameters(real, scalars):
+    """The hyperparameters rounded once to the working dtype, as PyTorch
+    rounds its Python scalars: ``(lr, alpha, 1 - alpha, eps, momentum,
+    weight_decay, gsafe)``."""
+    return (real(scalars[LR]), real(scalars[ALPHA]),
+            real(scalars[ONE_MINUS_ALPHA]), real(scalars[EPS]),
+            real(scalars[MOMENTUM]), real(scalars[WEIGHT_DECAY]),
+            real(scalars[GSAFE]))
 
-    With every gradient component (as the rule follows it) at most
-    ``gsafe``, the mean square, the mean gradient and their bias-corrected
-    forms stay below max/4. The largest move per step is then
-    ``lr * gsafe / den_min * 2 / (1 - momentum)``; if it, the momentum
-    buffer's bound and the starting state are below max/4 too, and
-    ``|x| <= max/4``, no new value can overflow: the update needs no
-    per-element guard. ``guarded`` says the hyperparameters, the state or
-    ``x_absmax`` (the largest ``|x0|``) break that proof.
-    """
-    big = float(np.finfo(dtype).max)
-    quarter = big / 4
-    real = np.dtype(dtype).type
-    s = settings
-    flags = s.flags
-    gsafe = math.sqrt(quarter)
-    if flags.bias_correction:
-        gsafe *= 1.0 - s.alpha
-    eps = float(real(s.eps))
-    den_min = math.sqrt(eps) if flags.eps_in_sqrt else eps
-    growth = 2.0 / (1.0 - s.momentum)
-    bounds = (s.lr * gsafe,
-              gsafe / den_min * growth,
-              s.lr * gsafe / den_min * growth,
-              s.initial_scale if state is None else 0.0)
-    safe = (all(bound <= quarter for bound in bounds)
-            and s.lr * s.weight_decay <= 1.0
-            and s.initial_scale <= gsafe * gsafe)
-    if state is not None:  # a continued run: the state must be in range too
-        for name, limit in (("square_avg", gsafe * gsafe),
-                            ("grad_avg", gsafe),
-                            ("momentum_buffer", gsafe / den_min * growth)):
-            value = state.get(name)
-            if value is not None and np.size(value) and \
-                    float(np.max(np.abs(value))) > limit:
-                safe = False
-    safe = safe and x_absmax <= quarter
-    return gsafe, not safe
+
+@_inline
+def _bias_scale(real, bias_correction, alpha64, t):
+    """``1 - alpha**t`` computed in float64 and rounded, or 1 without bias
+    correction."""
+    if bias_correction:
+        return real(1.0 - alpha64 ** t)
+    return real(1.0)
 
 
 def _constants(flags, dtype_name, parallel):
@@ -288,15 +211,17 @@ def _constants(flags, dtype_name, parallel):
                   parallel)
     real = np.dtype(dtype_name).type
     big = real(np.finfo(dtype_name).max)
-    return row_tuple, flag_tuple, real, big, flags.bias_correction
+    return row_tuple, flag_tuple, real, big
 
+
+# -- one step ------------------------------------------------------------------
 
 def make_step(flags, dtype_name, parallel=False):
     """Compile the fused RMSProp step for one configuration.
 
     Parameters
     ----------
-    flags : rmsopt._options.Flags
+    flags : rmsopt._layout.Flags
         Which variant of the rule; constants in the compiled code.
     dtype_name : {'float32', 'float64'}
         Precision of the parameters, the gradient and the state.
@@ -322,26 +247,21 @@ def make_step(flags, dtype_name, parallel=False):
 
 @lru_cache(maxsize=None)
 def _make_step(flags, dtype_name, parallel):
-    rows, constant_flags, real, big, bias_correction = _constants(
-        flags, dtype_name, parallel)
-    kind = flags.schedule
+    rows, constant_flags, real, big = _constants(flags, dtype_name, parallel)
+    kind, bias_correction = flags.schedule, flags.bias_correction
 
     @numba.njit(cache=True, parallel=parallel, **JIT_OPTIONS)
     def step(work, g, scalars, update):
+        (lr, alpha, one_minus_alpha, eps, momentum, weight_decay,
+         gsafe) = _hyperparameters(real, scalars)
         t = scalars[T] + 1
-        if bias_correction:
-            bias_scale = real(1.0 - scalars[ALPHA] ** t)
-        else:
-            bias_scale = real(1.0)
-        if kind == CONSTANT:
-            lr = real(scalars[LR])
-        else:
+        if kind != CONSTANT:
             lr = real(_schedule_lr(kind, scalars, scalars[T]))
         status, stepped = _fused_step(
-            work, g, rows, lr, real(scalars[ALPHA]),
-            real(scalars[ONE_MINUS_ALPHA]), real(scalars[EPS]),
-            real(scalars[MOMENTUM]), real(scalars[WEIGHT_DECAY]), bias_scale,
-            scalars[GTOL], real(scalars[GSAFE]), update, big, constant_flags)
+            work, g, rows, lr, alpha, one_minus_alpha, eps, momentum,
+            weight_decay, _bias_scale(real, bias_correction, scalars[ALPHA],
+                                      t),
+            scalars[GTOL], gsafe, update, big, constant_flags)
         if stepped:
             scalars[T] = t
             scalars[NIT] += 1
@@ -356,7 +276,7 @@ def step_entry_point(flags, dtype_name, parallel=False):
     """The compiled step for a C-contiguous gradient, without dispatch.
 
     Calling a numba dispatcher from Python types every argument first (about
-    0.25 us for the step's five); the entry point skips that and trusts its
+    0.25 us for the step's four); the entry point skips that and trusts its
     arguments, so the caller must pass exactly: a C-contiguous 2-D ``work``
     and 1-D gradient of ``dtype_name``, the float64 ``scalars``, and a bool.
     """
@@ -366,12 +286,14 @@ def step_entry_point(flags, dtype_name, parallel=False):
 @lru_cache(maxsize=None)
 def _step_entry_point(flags, dtype_name, parallel):
     real = numba.from_dtype(np.dtype(dtype_name))
-    sig = (numba.types.Array(real, 2, "C"), numba.types.Array(real, 1, "C"),
-           numba.types.Array(numba.float64, 1, "C"), numba.types.boolean)
+    sig = (types.Array(real, 2, "C"), types.Array(real, 1, "C"),
+           types.Array(types.float64, 1, "C"), types.boolean)
     return make_step(flags, dtype_name, parallel).compile(sig)
 
 
-@numba.njit(inline="always", **JIT_OPTIONS)
+# -- the loop ------------------------------------------------------------------
+
+@_inline
 def _copy(source, target):
     """``target[:] = source``, casting as NumPy does. An explicit loop: the
     slice assignment costs seconds of compilation."""
@@ -379,8 +301,31 @@ def _copy(source, target):
         target[i] = source[i]
 
 
+def _batch_args(args, mask, start, stop):
+    """``args`` with ``a[start:stop]`` for each position where ``mask``
+    holds 0 (compiled code only; see its overload)."""
+    raise NotImplementedError
+
+
+@overload(_batch_args, jit_options=JIT_OPTIONS)
+def _batch_args_overload(args, mask, start, stop):
+    # One implementation per length and mask type: the tuple is rebuilt
+    # from its head and the rest, each a static index, so the types of the
+    # slices (C-contiguous like the arrays) keep the call's signature.
+    if len(args.types) == 0:
+        return lambda args, mask, start, stop: ()
+    if isinstance(mask.types[0], types.NoneType):
+        def impl(args, mask, start, stop):
+            return (args[0],) + _batch_args(args[1:], mask[1:], start, stop)
+    else:
+        def impl(args, mask, start, stop):
+            return (args[0][start:stop],) + _batch_args(args[1:], mask[1:],
+                                                         start, stop)
+    return impl
+
+
 def make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
-              parallel=False):
+              parallel=False, batched=False):
     """Compile the whole optimization loop around a jitted gradient.
 
     Parameters
@@ -398,35 +343,137 @@ def make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
     parallel : bool
         Run the step's two passes on numba's threads (the user's function
         is called as it is).
+    batched : bool
+        Mini-batches: the arguments marked by ``mask`` are the epoch's data,
+        sliced into batches (zero-copy), and a chunk ends with the epoch.
 
     Returns
     -------
     loop : numba dispatcher
-        ``loop(grad_fn, work, g, scalars, n_iter, args) -> status``. Runs at
-        most ``n_iter`` iterations, each a fused step at ``x = work[0]``
-        followed by ``grad_fn(x, *args)``. Results go to the arrays passed
-        in, never only to the return value, so that a Ctrl-C caught on
-        return loses nothing: ``g`` holds the gradient at ``x``,
-        ``scalars[FVAL]`` the value there (when ``returns_value``), and the
-        counters in ``scalars`` are up to date. Cached on disk: compile it
-        for a first-class function type with :func:`loop_entry_point`, so
-        that one build serves every user function of that signature.
+        ``loop(grad_fn, work, g, scalars, n_iter, args, mask) -> status``
+        runs at most ``n_iter`` iterations (see its docstring). ``mask``
+        holds, per argument, 0 (a data array of the batches) or None.
+        Cached on disk: compile it for a first-class function type with
+        :func:`loop_entry_point`, so that one build serves every user
+        function of that signature.
     """
     return _make_loop(flags, dtype_name, bool(returns_value),
-                      bool(cast_grad), bool(inplace), bool(parallel))
+                      bool(cast_grad), bool(inplace), bool(parallel),
+                      bool(batched))
 
 
-def loop_entry_point(flags, dtype_name, returns_value, cast_grad, inplace,
-                     parallel, grad_fn, work, g, args):
+@lru_cache(maxsize=None)
+def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
+               parallel, batched):
+    rows, flags_tuple, real, big = _constants(flags, dtype_name, parallel)
+    bias_correction, kind = flags.bias_correction, flags.schedule
+
+    # The body is written here, not in an inline helper: inlining a body
+    # this size costs numba ~1.5 s more compilation per configuration.
+    @numba.njit(cache=True, parallel=parallel, **JIT_OPTIONS)
+    def loop(grad_fn, work, g, scalars, n_iter, args, mask):
+        """At most ``n_iter`` iterations of one problem: each a fused step
+        at ``x = work[0]`` with the gradient ``g``, then ``grad_fn`` at the
+        new x. With ``batched``, ``args`` hold the epoch's data (``mask``
+        marks them) and ``g`` the gradient of batch ``scalars[BATCH_POS]``:
+        each iteration moves to the next batch and adds its loss to
+        ``scalars[LOSS_SUM]``; the chunk ends with the epoch, before the
+        gradient of a batch past its end.
+
+        Results go to the arrays passed in, never only to the return value,
+        so that a Ctrl-C caught on return loses nothing: ``g`` holds the
+        gradient at ``x``, ``scalars[FVAL]`` the value there (when
+        ``returns_value``), and the counters in ``scalars`` are up to
+        date. Returns the status.
+        """
+        # Hyperparameters and counters live in locals for the whole chunk
+        # (scalars might alias work as far as the compiler knows, so keeping
+        # them in the array would reload them every iteration).
+        (lr, alpha, one_minus_alpha, eps, momentum, weight_decay,
+         gsafe) = _hyperparameters(real, scalars)
+        alpha64 = scalars[ALPHA]
+        gtol = scalars[GTOL]
+        t = scalars[T]
+        nit = scalars[NIT]
+        ngrad = scalars[NGRAD]
+        f = scalars[FVAL]
+        loss_sum = scalars[LOSS_SUM]
+        pos = int(scalars[BATCH_POS])
+        size = int(scalars[BATCH_SIZE])
+        n_samples = int(scalars[N_SAMPLES])
+        per_epoch = (n_samples + size - 1) // size if batched else 0
+        plateau_each = scalars[PLATEAU_EACH] != 0
+        x = work[0]
+        n = x.shape[0]
+        grad = g
+        status = STEPPED
+        batch = args
+        for _ in range(n_iter):
+            if kind != CONSTANT:
+                lr = real(_schedule_lr(kind, scalars, t))
+            status, stepped = _fused_step(
+                work, grad, rows, lr, alpha, one_minus_alpha, eps, momentum,
+                weight_decay,
+                _bias_scale(real, bias_correction, alpha64, t + 1), gtol,
+                gsafe, True, big, flags_tuple)
+            if stepped:
+                t += 1
+                nit += 1
+                if kind == PLATEAU and plateau_each:
+                    _observe_loss(scalars, f)
+            if status != STEPPED:
+                break
+            if batched:
+                pos += 1
+                if pos >= per_epoch:
+                    break
+                start = pos * size
+                batch = _batch_args(args, mask, start,
+                                    min(start + size, n_samples))
+            ngrad += 1
+            if inplace:
+                if returns_value:
+                    f = grad_fn(x, g, *batch)
+                else:
+                    grad_fn(x, g, *batch)
+            else:
+                if returns_value:
+                    f, new = grad_fn(x, *batch)
+                else:
+                    new = grad_fn(x, *batch)
+                if new.ndim != 1 or new.shape[0] != n:
+                    status = BAD_GRAD_SHAPE
+                    break
+                if cast_grad:
+                    _copy(new, g)
+                else:
+                    grad = new
+            if batched:
+                loss_sum += f
+        if not cast_grad and not inplace and status != BAD_GRAD_SHAPE:
+            _copy(grad, g)
+        scalars[T] = t
+        scalars[NIT] = nit
+        scalars[NGRAD] = ngrad
+        scalars[FVAL] = f
+        scalars[LOSS_SUM] = loss_sum
+        scalars[BATCH_POS] = pos
+        return status
+
+    return loop
+
+
+def loop_entry_point(config, grad_fn, work, g, args, mask):
     """The loop compiled for ``grad_fn``'s signature, not for ``grad_fn``.
 
-    ``grad_fn`` (a numba dispatcher, already compiled for these arguments
-    by the driver's first gradient call) is passed as a first-class
-    function: the loop calls it through a pointer, as it would call any
-    dispatcher that is not inlined, and is compiled, and cached on disk,
-    once per configuration and argument types. A new user function then
-    compiles nothing here (inlining the rule into a loop specialised on
-    each user function took about 2 s of numba's front end per function).
+    ``config`` is the tuple of :func:`make_loop`'s arguments. ``grad_fn`` (a
+    numba dispatcher, already compiled for these arguments by the run's
+    first gradient call) is passed as a first-class function: the loop
+    calls it through a pointer, as it would call any dispatcher that is not
+    inlined, and is compiled, and cached on disk, once per configuration
+    and argument types. A new user function then compiles nothing here
+    (inlining the rule into a loop specialised on each user function took
+    about 2 s of numba's front end per function).
 
     Raises numba's ``TypingError`` when the loop cannot call ``grad_fn``
     (e.g. it returns a tuple where an array is expected).
@@ -435,16 +482,15 @@ def loop_entry_point(flags, dtype_name, returns_value, cast_grad, inplace,
     is kept per function (weakly: it goes with the function) under numba's
     own type fingerprint of the arguments, which costs about 1 us.
     """
-    config = (flags, dtype_name, bool(returns_value), bool(cast_grad),
-              bool(inplace), bool(parallel))
+    config = tuple(config)
     try:
-        key = config + tuple(compute_fingerprint(a) for a in (work, g)
-                             + tuple(args))
+        key = config + (mask,) + tuple(
+            compute_fingerprint(a) for a in (work, g) + tuple(args))
     except NotImplementedError:  # a type without a fingerprint: no memo
-        return _typed_loop(config, grad_fn, work, g, args)
+        return _typed_loop(config, grad_fn, work, g, args, mask)
     known = _ENTRY_POINTS.setdefault(grad_fn, {})
     if key not in known:
-        known[key] = _typed_loop(config, grad_fn, work, g, args)
+        known[key] = _typed_loop(config, grad_fn, work, g, args, mask)
     return known[key]
 
 
@@ -452,106 +498,26 @@ def loop_entry_point(flags, dtype_name, returns_value, cast_grad, inplace,
 _ENTRY_POINTS = weakref.WeakKeyDictionary()
 
 
-def _typed_loop(config, grad_fn, work, g, args):
+def _typed_loop(config, grad_fn, work, g, args, mask):
     """The loop's entry point for ``grad_fn``'s signature (see above)."""
-    flags, dtype_name, returns_value, cast_grad, inplace, parallel = config
+    inplace = config[4]
     typeof = numba.typeof
+    # The gradient sees the first batch's slices: typed like the arrays.
     grad_args = ((work[0], g) if inplace else (work[0],)) + tuple(args)
     arg_types = tuple(typeof(a) for a in grad_args)
     # The overload numba itself would pick for this call (an explicit
-    # signature included), compiled by the driver's first gradient call.
+    # signature included), compiled by the run's first gradient call.
     typing = cpu_target.typing_context
     typing.refresh()
     grad_sig = typing.resolve_function_type(typeof(grad_fn), arg_types, {})
     if grad_sig is None:
         raise TypingError(f"{grad_fn} has no implementation for {arg_types}")
-    sig = (numba.types.FunctionType(grad_sig), typeof(work), typeof(g),
-           numba.types.Array(numba.float64, 1, "C"), numba.intp,
-           typeof(tuple(args)))
-    return _loop_entry_point(flags, dtype_name, returns_value, cast_grad,
-                             inplace, parallel, sig)
+    sig = (types.FunctionType(grad_sig), typeof(work), typeof(g),
+           types.Array(types.float64, 1, "C"), types.intp,
+           typeof(tuple(args)), typeof(mask))
+    return _compiled_loop(config, sig)
 
 
 @lru_cache(maxsize=None)
-def _loop_entry_point(flags, dtype_name, returns_value, cast_grad, inplace,
-                      parallel, sig):
-    loop = _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
-                      parallel)
-    return loop.compile(sig)
-
-
-@lru_cache(maxsize=None)
-def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
-               parallel):
-    rows, constant_flags, real, big, bias_correction = _constants(
-        flags, dtype_name, parallel)
-    kind = flags.schedule
-
-    @numba.njit(cache=True, parallel=parallel, **JIT_OPTIONS)
-    def loop(grad_fn, work, g, scalars, n_iter, args):
-        # Hyperparameters and counters live in locals for the whole chunk
-        # (scalars might alias work as far as the compiler knows, so keeping
-        # them in the array would reload them every iteration).
-        lr = real(scalars[LR])
-        alpha = real(scalars[ALPHA])
-        one_minus_alpha = real(scalars[ONE_MINUS_ALPHA])
-        eps = real(scalars[EPS])
-        momentum = real(scalars[MOMENTUM])
-        weight_decay = real(scalars[WEIGHT_DECAY])
-        alpha64 = scalars[ALPHA]
-        gtol = scalars[GTOL]
-        gsafe = real(scalars[GSAFE])
-        t = scalars[T]
-        nit = scalars[NIT]
-        ngrad = scalars[NGRAD]
-        f = scalars[FVAL]
-        x = work[0]
-        n = x.shape[0]
-        grad = g
-        status = STEPPED
-        plateau_each = scalars[PLATEAU_EACH] != 0
-        for _ in range(n_iter):
-            if bias_correction:
-                bias_scale = real(1.0 - alpha64 ** (t + 1))
-            else:
-                bias_scale = real(1.0)
-            if kind != CONSTANT:
-                lr = real(_schedule_lr(kind, scalars, t))
-            status, stepped = _fused_step(
-                work, grad, rows, lr, alpha, one_minus_alpha, eps, momentum,
-                weight_decay, bias_scale, gtol, gsafe, True, big,
-                constant_flags)
-            if stepped:
-                t += 1
-                nit += 1
-                if kind == PLATEAU and plateau_each:
-                    _observe_loss(scalars, f)
-            if status != STEPPED:
-                break
-            ngrad += 1
-            if inplace:
-                if returns_value:
-                    f = grad_fn(x, g, *args)
-                else:
-                    grad_fn(x, g, *args)
-                continue
-            if returns_value:
-                f, new = grad_fn(x, *args)
-            else:
-                new = grad_fn(x, *args)
-            if new.ndim != 1 or new.shape[0] != n:
-                status = BAD_GRAD_SHAPE
-                break
-            if cast_grad:
-                _copy(new, g)
-            else:
-                grad = new
-        if not cast_grad and not inplace and status != BAD_GRAD_SHAPE:
-            _copy(grad, g)
-        scalars[T] = t
-        scalars[NIT] = nit
-        scalars[NGRAD] = ngrad
-        scalars[FVAL] = f
-        return status
-
-    return loop
+def _compiled_loop(config, sig):
+    return make_loop(*config).compile(sig)

@@ -7,7 +7,7 @@ import numpy as np
 from scipy.linalg import cholesky, solve_triangular
 from scipy.optimize import Bounds, OptimizeWarning
 
-from .models._fit import check_options, rmsprop_fit
+from ._fit import check_options, rmsprop_fit
 
 
 def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
@@ -42,7 +42,7 @@ def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
     RMSProp works on the parameters divided by ``|p0|`` (1 where ``p0`` is
     0), so ``lr`` is a relative step; the learning rate drops tenfold when
     100 iterations end without lowering the cost (see
-    :mod:`rmsopt.models._fit`). The gradient :math:`J^\top r` uses forward
+    :mod:`rmsopt._fit`). The gradient :math:`J^\top r` uses forward
     differences (or ``jac``); ``pcov`` uses central differences.
 
     Parameters

@@ -1,22 +1,29 @@
 """The objective: ``fun``/``jac``/``args`` turned into value and gradient.
 
 Owns the jac forms (callable, ``True``, ``'2-point'``, ``'3-point'``, ``'cs'``,
-``None``), the evaluation counts, and the checks on what user code returns, so
-that the drivers never count and never see a malformed gradient.
+``None``), ALL the evaluation counts, and the checks on what user code
+returns, so that the runs never see a malformed gradient and never decide
+what a call counts as.
 
 Counting (as scipy's ``ScalarFunction`` does): ``nfev`` counts calls of
 ``fun``, finite-difference evaluations included; ``njev`` counts gradient
 evaluations. With ``jac=True`` each call of ``fun`` gives both, and counts one
-of each.
+of each. A run that calls the gradient outside :meth:`Objective.grad` (the
+python driver's loop, the compiled loop) tells the objective how many calls
+it made (:meth:`Objective.record`, :meth:`Objective.counts`).
 
 A gradient function whose second parameter is named ``out``,
 ``jac(x, out, *args)`` (or ``fun(x, out, *args) -> f`` with ``jac=True``),
 writes the gradient into rmsopt's buffer instead of returning a new array:
 no allocation per iteration. The name is the signal, as scipy recognises a
 new-style callback by its parameter ``intermediate_result``.
+
+Where the arrays live is a :class:`Memory`: host NumPy arrays here
+(:data:`HOST`); :mod:`rmsopt._device` gives the device's.
 """
 
 import inspect
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -26,7 +33,7 @@ FD_METHODS = ("2-point", "3-point", "cs")
 _ABSOLUTE_STEP = np.sqrt(np.finfo(np.float64).eps)
 
 
-def _scalar(value, allow_complex=False):
+def scalar(value, allow_complex=False):
     """The objective's value as a Python scalar, or a clear error."""
     try:
         arr = np.asarray(value)
@@ -69,6 +76,56 @@ def jac_mode(jac):
                      f"{FD_METHODS}; got {jac!r}")
 
 
+def split_pair(out):
+    """``fun``'s ``(value, gradient)`` with ``jac=True``, or a clear error."""
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise TypeError("jac=True requires fun to return a pair "
+                        f"(value, gradient), got {type(out).__name__}")
+    return out
+
+
+def _host_gradient(g, n, dtype, source):
+    """``g`` as a contiguous ``(n,)`` NumPy array of ``dtype`` (a new one
+    where it must be converted), and the dtype it came with."""
+    try:
+        arr = np.asarray(g)
+    except Exception as exc:
+        raise TypeError(f"The gradient must be an array of shape ({n},); "
+                        f"got {type(g).__name__}") from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"The gradient must be real; got dtype {arr.dtype} "
+                        f"from {source}")
+    raw_dtype = arr.dtype
+    arr = np.atleast_1d(arr)
+    if arr.shape != (n,):
+        raise ValueError(f"The gradient must have shape ({n},) like x0; got "
+                         f"shape {arr.shape} from {source}")
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if not out.flags.writeable:
+        out = out.copy()
+    return out, raw_dtype
+
+
+def _host_buffer(n, dtype):
+    out = np.zeros(n, dtype)
+    return out, out
+
+
+class Memory(NamedTuple):
+    """Where the objective's arrays live, and how to read what user code
+    returns there."""
+
+    buffer: Callable        # (n, dtype) -> (out, out as user code sees it)
+    gradient: Callable      # (g, n, dtype, source) -> (array, g's dtype)
+    to_float: Callable      # fun's value -> float
+    check_value: Callable   # fail early on a value that is not a scalar
+
+
+HOST = Memory(buffer=_host_buffer, gradient=_host_gradient,
+              to_float=lambda value: float(scalar(value)),
+              check_value=scalar)
+
+
 class Objective:
     """Value and gradient of ``fun(x, *args)`` with counting and checks.
 
@@ -76,170 +133,157 @@ class Objective:
     ----------
     fun : callable
         ``fun(x, *args) -> float``, or ``(float, array)`` when ``jac=True``.
-    x0 : ndarray
-        The validated starting point; fixes the size and dtype.
-    args : tuple
-        Extra arguments of ``fun`` and ``jac``.
     jac : callable, bool, str or None
         See :func:`rmsopt.minimize`.
+    args : tuple
+        Extra arguments of ``fun`` and ``jac``.
+    n : int
+        The number of parameters.
+    dtype : numpy.dtype
+        The parameters' dtype: gradients come back in it.
     lo, hi : ndarray or None
         Bounds the finite-difference points must respect.
     rel_step : float, array or None
         ``finite_diff_rel_step``.
+    memory : Memory
+        Where the arrays live (:data:`HOST` by default).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> obj = Objective(lambda x: float(x @ x), None, (), 2, np.dtype("f8"))
+    >>> g = obj.grad(np.array([1.0, 2.0]))       # forward differences
+    >>> bool(np.allclose(g, [2.0, 4.0], atol=1e-6)), obj.counts()
+    (True, (3, 1))
     """
 
-    def __init__(self, fun, x0, args, jac, lo=None, hi=None, rel_step=None):
+    def __init__(self, fun, jac, args, n, dtype, lo=None, hi=None,
+                 rel_step=None, memory=HOST):
         if not callable(fun):
             raise TypeError(f"fun must be callable, got {fun!r}")
         self.mode = jac_mode(jac)
         self.fun = fun
         self.jac = jac if self.mode == "callable" else None
         self.args = args
-        self.n = x0.shape[0]
-        self.dtype = x0.dtype
+        self.n = n
+        self.dtype = np.dtype(dtype)
         self.lo, self.hi = lo, hi
         self.rel_step = rel_step
+        self.memory = memory
         self.nfev = 0
         self.njev = 0
+        # With jac=True every gradient call gives (and counts) the value.
+        self.gives_value = self.mode == "value_and_grad"
         gradient_function = {"callable": jac, "value_and_grad": fun}.get(
             self.mode)
         self.inplace = (gradient_function is not None
                         and writes_into_out(gradient_function))
-        # The buffer an in-place gradient function writes into.
-        self.out = np.zeros(self.n, self.dtype) if self.inplace else None
+        # The buffer an in-place gradient function writes into, and the
+        # same memory as user code sees it (on a device: x0's kind).
+        self.out, self.out_view = (memory.buffer(n, self.dtype)
+                                   if self.inplace else (None, None))
         # What fun returned at the point of the last gradient, when that
         # gradient gave it for free (jac=True, 2-point differences);
         # converted to float only when needed (value_at_grad).
         self.raw_value = None
         # dtype of the last gradient that needed converting (the nopython
         # driver learns from it whether to cast in compiled code)
-        self.raw_grad_dtype = x0.dtype
+        self.raw_grad_dtype = self.dtype
+        self._gradient = self.loop_gradient()
+
+    # -- counting -----------------------------------------------------------
+
+    def record(self, calls):
+        """Count ``calls`` gradient evaluations made outside :meth:`grad`."""
+        self.njev += calls
+        if self.gives_value:
+            self.nfev += calls
+
+    def counts(self, pending=0):
+        """``(nfev, njev)``, with ``pending`` gradient calls not recorded yet
+        (the compiled loop's, kept in its counter until the run ends)."""
+        return (self.nfev + (pending if self.gives_value else 0),
+                self.njev + pending)
+
+    # -- values -------------------------------------------------------------
 
     @property
     def value_at_grad(self):
         """fun at the point of the last gradient, if that call gave it."""
         if self.raw_value is None:
             return None
-        return float(_scalar(self.raw_value))
-
-    # -- values -----------------------------------------------------------
+        return self.memory.to_float(self.raw_value)
 
     def value(self, x):
-        """``fun(x)``, counted, as a Python float. ``fun`` gets a read-only
-        view (a copy would cost a pass over a large x)."""
+        """``fun(x)``, counted, as a Python float. The run passes a read-only
+        view of its iterate (a copy would cost a pass over a large x)."""
         self.nfev += 1
-        view = x.view()
-        view.flags.writeable = False
-        out = self.fun(view, *self.args)
-        if self.mode == "value_and_grad":
-            out = self._split(out)[0]
-        return float(_scalar(out))
-
-    def _split(self, out):
-        if not isinstance(out, (tuple, list)) or len(out) != 2:
-            raise TypeError("jac=True requires fun to return a pair "
-                            f"(value, gradient), got {type(out).__name__}")
-        return out
-
-    # -- gradients --------------------------------------------------------
-
-    def grad(self, x):
-        """The gradient at ``x`` as an ``(n,)`` array of x's dtype, checked.
-
-        ``x`` is handed to user code as it is (the drivers pass a read-only
-        view of their iterate). The result is always a C-contiguous ``(n,)``
-        ndarray of x's dtype: the python driver calls the compiled step's
-        entry point directly, which trusts that.
-        """
-        mode, args = self.mode, self.args
-        if mode == "callable":
-            if self.inplace:
-                self.jac(x, self.out, *args)
-                g = self.out
-            else:
-                g = self.jac(x, *args)
-            self.njev += 1
-        elif mode == "value_and_grad":
-            if self.inplace:
-                f = self.fun(x, self.out, *args)
-                g = self.out
-            else:
-                f, g = self._split(self.fun(x, *args))
-            self.nfev += 1
-            self.njev += 1
-            _scalar(f)  # fail now, not at the end, if it is not a scalar
-            self.raw_value = f
+        if not self.gives_value:
+            out = self.fun(x, *self.args)
+        elif self.inplace:  # rewrites the gradient buffer, at the same x
+            out = self.fun(x, self.out_view, *self.args)
         else:
-            g = self._finite_difference(x)
-            self.njev += 1
-        if (type(g) is not np.ndarray or g.dtype is not self.dtype
-                or g.shape != (self.n,) or not g.flags.c_contiguous):
-            g = self.check_gradient(g)
-        return g
+            out = split_pair(self.fun(x, *self.args))[0]
+        return self.memory.to_float(out)
+
+    # -- gradients ----------------------------------------------------------
+
+    def grad(self, x, args=None):
+        """The gradient at ``x`` (on ``args``, the objective's own by
+        default: mini-batches pass a batch's), counted and checked: a
+        C-contiguous ``(n,)`` array of x's dtype, which the compiled step's
+        entry point trusts."""
+        g = self._gradient(x, *(self.args if args is None else args))
+        self.record(1)
+        if self.gives_value:
+            self.memory.check_value(self.raw_value)  # fail now, not at the end
+        if self.inplace and g is self.out:
+            return g
+        return self.check_gradient(g)
 
     def loop_gradient(self):
-        """The gradient function for the driver's loop, and what it counts.
-
-        Returns ``(gradient, counts_value)``: ``gradient(x)`` returns the
-        gradient (not yet checked: the driver checks type, dtype, shape and
-        contiguity inline, with :meth:`check_gradient` as the slow path) and
-        does no counting; the driver adds one ``njev`` per call, and one
-        ``nfev`` too when ``counts_value``. It is the user's own function
-        where nothing needs wrapping.
-        """
-        mode, args, out = self.mode, self.args, self.out
+        """``gradient(x, *args)`` for a run's loop: it is the user's own
+        function where nothing needs wrapping, returns the gradient without
+        checking it (the loop checks type, dtype, shape and contiguity
+        inline, with :meth:`check_gradient` as the slow path) and counts
+        nothing: the loop counts its calls and :meth:`record` s them."""
+        mode, out, view = self.mode, self.out, self.out_view
         if mode == "callable":
             jac = self.jac
             if not self.inplace:
-                if not args:
-                    return jac, False
-                return (lambda x: jac(x, *args)), False
+                return jac
 
-            def gradient(x):
-                jac(x, out, *args)
+            def gradient(x, *args):
+                jac(x, view, *args)
                 return out
-            return gradient, False
+            return gradient
         if mode == "value_and_grad":
-            fun, split = self.fun, self._split
+            fun = self.fun
             if self.inplace:
-                def gradient(x):
-                    self.raw_value = fun(x, out, *args)
+                def gradient(x, *args):
+                    self.raw_value = fun(x, view, *args)
                     return out
             else:
-                def gradient(x):
+                def gradient(x, *args):
                     pair = fun(x, *args)
                     if type(pair) is not tuple or len(pair) != 2:
-                        pair = split(pair)
+                        pair = split_pair(pair)
                     self.raw_value, g = pair
                     return g
-            return gradient, True
+            return gradient
 
-        def gradient(x):  # finite differences: counted inside
-            self.njev -= 1  # grad counts it; the driver will count it too
-            return self.grad(x)
-        return gradient, False
+        def gradient(x, *args):  # finite differences count their fun calls
+            return self._finite_difference(x, args)
+        return gradient
 
     def check_gradient(self, g):
-        """Convert ``g`` to a contiguous ``(n,)`` array of x's dtype, or raise."""
-        try:
-            arr = np.asarray(g)
-        except Exception as exc:
-            raise TypeError(f"The gradient must be an array of shape "
-                            f"({self.n},); got {type(g).__name__}") from exc
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"The gradient must be real; got dtype "
-                            f"{arr.dtype} from jac")
-        self.raw_grad_dtype = arr.dtype
-        arr = np.atleast_1d(arr)
-        if arr.shape != (self.n,):
-            raise ValueError(f"The gradient must have shape ({self.n},) like "
-                             f"x0; got shape {arr.shape} from jac")
-        out = np.ascontiguousarray(arr, dtype=self.dtype)
-        if not out.flags.writeable:
-            out = out.copy()
-        return out
+        """``g`` as a contiguous ``(n,)`` array of x's dtype, or raise."""
+        source = "jac" if self.mode == "callable" else "fun"
+        g, self.raw_grad_dtype = self.memory.gradient(g, self.n, self.dtype,
+                                                      source)
+        return g
 
-    def _finite_difference(self, x):
+    def _finite_difference(self, x, args):
         """Forward, central or complex-step differences, as scipy's."""
         mode = self.mode
         x = np.array(x, dtype=self.dtype)
@@ -262,8 +306,7 @@ class Objective:
 
         def f(point):
             self.nfev += 1
-            return _scalar(self.fun(point, *self.args),
-                           allow_complex=mode == "cs")
+            return scalar(self.fun(point, *args), allow_complex=mode == "cs")
 
         g = np.empty(self.n, dtype=self.dtype)
         if mode == "cs":

@@ -6,16 +6,21 @@ leaves this module.
 
 import math
 import numbers
-import warnings
 from typing import NamedTuple
 
 import numba
 import numpy as np
 from scipy.optimize import OptimizeWarning
 
-from ._cpu import PARALLEL_CROSSOVER
-from ._progress import check_history
+from ._layout import Flags
+from ._result import warn_user
 from ._schedules import Schedule
+
+# parallel='auto' considers threads from this many elements. On the 2-core
+# development machine (quiet) threads win from about 1e4 elements (1.4x at
+# 5e4, benchmarks/crossover.py); a loaded machine delays thread wake-ups,
+# hence the margin.
+PARALLEL_CROSSOVER = 50_000
 
 # Each library's defaults for the options that differ between them
 # (REFERENCE.md section 1). TF1 and optax have no default learning rate; 1e-3
@@ -97,22 +102,6 @@ _BOOL_OPTIONS = ("centered", "maximize", "nesterov", "eps_in_sqrt",
                  "disp", "progress")
 
 
-class Flags(NamedTuple):
-    """Which variant of the rule to compile (compile-time constants)."""
-
-    maximize: bool
-    centered: bool
-    use_momentum: bool
-    nesterov: bool
-    eps_in_sqrt: bool
-    lr_in_momentum: bool
-    decoupled_weight_decay: bool
-    bias_correction: bool
-    bounded: bool
-    guarded: bool = False  # set by minimize from _cpu.overflow_guard
-    schedule: int = 0  # the learning-rate schedule's kind (_schedules)
-
-
 class Settings(NamedTuple):
     """Validated options of one run."""
 
@@ -169,8 +158,8 @@ def parse_options(options, n, tol=None, bounded=False):
     options = dict(options or {})
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
-        warnings.warn("Unknown solver options: " + ", ".join(unknown),
-                      OptimizeWarning, stacklevel=4)
+        warn_user("Unknown solver options: " + ", ".join(unknown),
+                  OptimizeWarning)
         for name in unknown:
             del options[name]
     if tol is not None:
@@ -267,6 +256,17 @@ def parse_options(options, n, tol=None, bounded=False):
                     schedule=schedule, batch=batch,
                     history=check_history(values["history"]),
                     progress=values["progress"])
+
+
+def check_history(value):
+    """None, or the recording interval of ``history`` as an int >= 1."""
+    if value is None or value is False:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, numbers.Integral) or value < 1:
+        raise ValueError(f"history must be None or an integer >= 1 (record "
+                         f"every k iterations), got {value!r}")
+    return int(value)
 
 
 def show_options(solver=None, method=None, disp=True):

@@ -9,7 +9,6 @@ the history is the same through both drivers.
 """
 
 import math
-import numbers
 import time
 
 import numpy as np
@@ -17,17 +16,6 @@ from scipy.optimize import OptimizeResult
 
 # Seconds between two refreshes of the bar's loss.
 _REFRESH = 0.1
-
-
-def check_history(value):
-    """None, or the recording interval as an int >= 1."""
-    if value is None or value is False:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, numbers.Integral) or value < 1:
-        raise ValueError(f"history must be None or an integer >= 1 (record "
-                         f"every k iterations), got {value!r}")
-    return int(value)
 
 
 def _tqdm():
@@ -40,47 +28,60 @@ def _tqdm():
 
 
 class Monitor:
-    """Records the history and drives the bar of one run."""
+    """Records the loss history and drives the progress bar of one run.
 
-    def __init__(self, run, history, progress, epochs):
-        self.run = run
+    The run calls it after iterations and epochs; it never changes the run.
+
+    Parameters
+    ----------
+    history : int or None
+        Record the loss every ``history`` iterations (epochs with batches).
+    progress : bool
+        Show a tqdm bar.
+    total : int
+        The bar's length: the most iterations the run can make.
+    batched : bool
+        Mini-batches: the history holds epoch losses.
+    free_loss : callable
+        ``free_loss() -> float or None``: the loss the last gradient call
+        gave for free (``jac=True``), shown on the bar.
+    """
+
+    def __init__(self, history, progress, total, batched, free_loss):
         self.every = history
-        self.epochs = epochs
+        self.batched = batched
+        self.free_loss = free_loss
         self.nit, self.fun, self.epoch = [], [], []
         self.bar = None
         if progress:
-            total = run.settings.maxiter
-            if epochs is not None and epochs.spec.epochs is not None:
-                total = min(total, epochs.spec.epochs
-                            * epochs.spec.per_epoch)
             self.bar = _tqdm()(total=total, unit="it", leave=True)
             self.last = -math.inf
-        self.free_loss = run.obj.mode == "value_and_grad"
-        if epochs is None:
-            run.history_every = history
-            run.on_iteration = self.after_iteration
-        else:
-            run.history_every = None
-            run.on_iteration = self.update_bar if progress else None
-            run.on_epoch = self.after_epoch if history else None
 
-    def after_iteration(self):
-        """Full batches: record every ``k`` iterations, refresh the bar."""
-        run = self.run
-        nit = run.nit
-        if self.every is not None and nit % self.every == 0 and (
+    @property
+    def records_iterations(self):
+        """The interval of iterations to record (the compiled driver ends
+        its chunks there), or None."""
+        return None if self.batched else self.every
+
+    def after_iteration(self, nit, value):
+        """Full batches: record ``value()`` every ``history`` iterations;
+        refresh the bar."""
+        every = self.records_iterations
+        if every is not None and nit % every == 0 and (
                 not self.nit or self.nit[-1] != nit):
             self.nit.append(nit)
-            self.fun.append(run.value())
-        self.update_bar()
+            self.fun.append(value())
+        self.update_bar(nit)
 
-    def after_epoch(self, epochs):
-        if epochs.epoch % self.every == 0:
-            self.nit.append(self.run.nit)
-            self.fun.append(epochs.losses[-1])
-            self.epoch.append(epochs.epoch)
+    def after_epoch(self, epoch, nit, loss):
+        """Mini-batches: record the epoch's mean loss every ``history``
+        epochs."""
+        if self.every is not None and epoch % self.every == 0:
+            self.nit.append(nit)
+            self.fun.append(loss)
+            self.epoch.append(epoch)
 
-    def update_bar(self):
+    def update_bar(self, nit):
         bar = self.bar
         if bar is None:
             return
@@ -88,34 +89,29 @@ class Monitor:
         if now - self.last < _REFRESH:
             return
         self.last = now
-        bar.n = self.run.nit
-        loss = self._loss()
+        bar.n = nit
+        loss = self.free_loss()
+        if loss is None and self.fun:
+            loss = self.fun[-1]  # the last recorded
         if loss is not None:
             bar.set_postfix(loss=f"{loss:.6g}", refresh=False)
         bar.refresh()
-
-    def _loss(self):
-        """The current loss where it costs nothing: the value the gradient
-        call returned (a mini-batch's with batches), or the last recorded."""
-        if self.free_loss:
-            return self.run.obj.value_at_grad
-        return self.fun[-1] if self.fun else None
 
     def finish(self, res):
         """Close the bar; put the history into the result."""
         if self.bar is not None:
             self.bar.n = res.nit
-            if self.free_loss or self.epochs is None:
+            if not self.batched or self.free_loss() is not None:
                 self.bar.set_postfix(loss=f"{res.fun:.6g}", refresh=False)
             self.bar.close()
         if self.every is None:
             return
-        if self.epochs is None and (not self.nit or self.nit[-1] != res.nit):
+        if not self.batched and (not self.nit or self.nit[-1] != res.nit):
             self.nit.append(res.nit)
             self.fun.append(res.fun)
         history = OptimizeResult(nit=np.array(self.nit, dtype=np.int64),
                                  fun=np.array(self.fun, dtype=np.float64))
-        if self.epochs is not None:
+        if self.batched:
             history.epoch = np.array(self.epoch, dtype=np.int64)
         res.history = history
 

@@ -1,9 +1,12 @@
-"""Status codes, scipy's messages, and the OptimizeResult."""
+"""The one status table, scipy's messages, and the OptimizeResult."""
 
+import sys
 import warnings
 
 import numpy as np
 from scipy.optimize import OptimizeResult, OptimizeWarning
+
+from . import _layout
 
 SUCCESS = 0
 MAXITER = 1
@@ -20,14 +23,33 @@ MESSAGES = {
     INTERRUPTED: "Interrupted by the user (KeyboardInterrupt).",
 }
 
+# What a kernel's code ends a run with; STEPPED (the run goes on) is not a
+# status, and BAD_GRAD_SHAPE is an error the run raises.
+KERNEL_TO_STATUS = {
+    _layout.CONVERGED: SUCCESS,
+    _layout.NONFINITE_GRAD: NAN,
+    _layout.OVERFLOW: NAN,
+    _layout.LARGE_X: NAN,
+}
 
-def make_result(x, fun, jac, nit, nfev, njev, status, state):
-    """Build the result; a non-finite objective is never a success."""
+
+def make_result(x, fun, jac, nit, nfev, njev, status, state, message=None):
+    """Build the result; a non-finite objective is never a success.
+
+    ``message`` replaces the status's own message (when the status stands).
+    """
     if status == SUCCESS and not np.isfinite(fun):
-        status = NAN
+        status, message = NAN, None
     return OptimizeResult(x=x, fun=fun, jac=jac, nit=nit, nfev=nfev,
                           njev=njev, status=status, success=status == SUCCESS,
-                          message=MESSAGES[status], state=state)
+                          message=message or MESSAGES[status], state=state)
+
+
+def interrupted_result(x, jac, nit, nfev, njev, state):
+    """The result attached to a ``KeyboardInterrupt`` (status 98): the last
+    iterate and the true counts; ``fun`` is not evaluated (NaN)."""
+    return make_result(x=x, fun=np.nan, jac=jac, nit=nit, nfev=nfev,
+                       njev=njev, status=INTERRUPTED, state=state)
 
 
 def report(res):
@@ -35,8 +57,18 @@ def report(res):
     if res.success:
         print(res.message)
     else:
-        warnings.warn(res.message, OptimizeWarning, stacklevel=4)
+        warn_user(res.message, OptimizeWarning)
     print(f"         Current function value: {res.fun:f}")
     print(f"         Iterations: {res.nit:d}")
     print(f"         Function evaluations: {res.nfev:d}")
     print(f"         Gradient evaluations: {res.njev:d}")
+
+
+def warn_user(message, category):
+    """``warnings.warn`` pointing at the first caller outside rmsopt, however
+    deep inside rmsopt the warning arises (scipy's plug-in: at scipy)."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get(
+            "__name__", "").startswith("rmsopt."):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

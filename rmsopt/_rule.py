@@ -1,12 +1,15 @@
-"""The RMSProp update of one element: the single source of truth for the math.
+"""The RMSProp update of one element, and its gradient test: the single source
+of truth for the math.
 
-This module imports nothing from numba: `_cpu` compiles :func:`rmsprop_element`
-with ``njit(inline="always")`` and `_cuda` with ``cuda.jit(device=True)``, so
-every driver runs the same arithmetic in the same order and gives the same bits.
+This module imports nothing from numba: `_cpu` compiles these functions with
+``njit(inline="always")`` and `_cuda` with ``cuda.jit(device=True)``, so
+every driver runs the same arithmetic in the same order and gives the same
+bits, and no formula is written twice.
 
-The flags (``maximize`` ... ``bias_correction``) are compile-time constants in the
-compiled kernels (they are closed over by a kernel factory), so the branches
-below cost nothing at run time. The arithmetic uses only the arguments (no float
+The boolean parameters (``maximize`` ... ``decoupled_weight_decay``,
+``bounded``, ``centered`` ...) are compile-time constants in the compiled
+kernels (closed over by a kernel factory), so the branches below cost
+nothing at run time. The arithmetic uses only the arguments (no float
 literals), so float32 inputs are computed in float32, as PyTorch does.
 """
 
@@ -104,3 +107,76 @@ def rmsprop_element(x, g, v, m, b, lr, alpha, one_minus_alpha, eps, momentum, we
     else:
         x = x - lr * g / den
     return x, v, m, b
+
+
+def clip(x, lo, hi):
+    """``x`` projected onto ``[lo, hi]``: ``min(max(x, lo), hi)``."""
+    return min(max(x, lo), hi)
+
+
+def gradient_test(x, g, lo, hi, weight_decay, gsafe, gtol, maximize,
+                  decoupled_weight_decay, bounded):
+    r"""Test one gradient component before a step: ``(bad, above)``.
+
+    The component tested is the one the rule follows,
+
+    .. math::
+
+        \tilde g = \pm g + \lambda x \quad (\text{coupled weight decay}),
+
+    projected onto the box with bounds, as L-BFGS-B does:
+    :math:`P(x - \tilde g) - x`.
+
+    Returns
+    -------
+    bad : bool
+        :math:`\tilde g` is NaN, inf or above ``gsafe`` (the bound of the
+        overflow proof, :func:`rmsopt._layout.overflow_guard`): no step may
+        be taken.
+    above : bool
+        The (projected) component is above ``gtol``: not converged.
+
+    Examples
+    --------
+    >>> gradient_test(1.0, 2e-6, 0.0, 0.0, 0.0, 1e150, 1e-5, False, False,
+    ...               False)
+    (False, False)
+    >>> gradient_test(1.0, float("nan"), 0.0, 0.0, 0.0, 1e150, 1e-5, False,
+    ...               False, False)
+    (True, False)
+
+    At an upper bound a gradient that pushes outwards is projected away:
+
+    >>> gradient_test(1.0, -3.0, 0.0, 1.0, 0.0, 1e150, 1e-5, False, False,
+    ...               True)
+    (False, False)
+    """
+    if maximize:
+        g = -g
+    if weight_decay != 0 and not decoupled_weight_decay:
+        g = g + weight_decay * x
+    bad = not abs(g) <= gsafe  # NaN included
+    if bounded:
+        # clip(x - g, lo, hi) - x, spelled out: the compiled copies of
+        # these functions cannot call each other by their Python names
+        g = min(max(x - g, lo), hi) - x
+    return bad, abs(g) > gtol
+
+
+def fits(x, v, m, b, big, centered, use_momentum):
+    """Whether the new values of one element are all finite and at most
+    ``big`` in magnitude: the guarded update keeps the old values where
+    not. ``&`` rather than ``and``: no branch, so the CPU loop stays
+    vectorised (masked stores).
+
+    Examples
+    --------
+    >>> fits(1.0, float("inf"), 0.0, 0.0, 1e308, False, False)
+    False
+    """
+    ok = (abs(x) <= big) & (v <= big)
+    if centered:
+        ok = ok & (abs(m) <= big)
+    if use_momentum:
+        ok = ok & (abs(b) <= big)
+    return ok

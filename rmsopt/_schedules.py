@@ -5,7 +5,9 @@ A schedule is a :class:`Schedule`: a kind code and six float parameters.
 :func:`rmsopt.minimize`; the kind is a compile-time constant of the kernels
 (so every other kind's branch folds away) and the parameters travel in the
 kernels' ``scalars`` vector, so the built-in schedules run inside the
-compiled driver. ``lr`` may also be any Python callable ``lr(t) -> float``
+compiled driver. :func:`lr_at` and :func:`plateau_update` are plain scalar
+functions, like the rule (:mod:`rmsopt._rule`): the kernels compile them,
+and Python calls them as they are. ``lr`` may also be any Python callable ``lr(t) -> float``
 of the step count; that runs the python driver.
 
 ``t`` counts the steps already taken: the first step uses ``lr(0)``, as
@@ -16,8 +18,6 @@ the schedule where it stopped.
 import math
 import numbers
 from typing import NamedTuple
-
-import numba
 
 CONSTANT, STEP, EXPONENTIAL, COSINE, INVERSE_TIME, WARMUP, PLATEAU = range(7)
 _NAMES = ("constant", "step", "exponential", "cosine", "inverse_time",
@@ -100,6 +100,22 @@ def _make(kind, *params):
                     + (0.0,) * (N_PARAMS - len(params)))
 
 
+_WARMUP_PARAMETERS = """\
+warmup_steps : int, default 0
+        First warm up linearly from ``warmup_start * lr`` to ``lr`` over
+        this many steps (as ``linear_warmup``), then run this schedule from
+        its step 0: PyTorch's ``SequentialLR`` of ``LinearLR`` and it.
+    warmup_start : float, default 1/3
+        The warm-up's starting factor, in [0, 1]."""
+
+
+def _warmup_doc(function):
+    """Fill in the warm-up parameters the decaying schedules share."""
+    function.__doc__ = function.__doc__.replace("%(warmup)s",
+                                                _WARMUP_PARAMETERS)
+    return function
+
+
 def _with_warmup(schedule, warmup_steps, warmup_start):
     """The last two parameters of a decaying schedule: its warm-up."""
     if warmup_steps == 0:
@@ -121,6 +137,7 @@ def constant(lr):
     return _make(CONSTANT, _real("lr", lr))
 
 
+@_warmup_doc
 def step(lr, step_size, gamma=0.1, *, warmup_steps=0,
          warmup_start=1.0 / 3.0):
     r"""Multiply the learning rate by ``gamma`` every ``step_size`` steps.
@@ -137,12 +154,7 @@ def step(lr, step_size, gamma=0.1, *, warmup_steps=0,
         Steps between two decays.
     gamma : float, default 0.1
         The factor (> 0; above 1 the rate grows).
-    warmup_steps : int, default 0
-        First warm up linearly from ``warmup_start * lr`` to ``lr`` over
-        this many steps (as ``linear_warmup``), then run this schedule from
-        its step 0: PyTorch's ``SequentialLR`` of ``LinearLR`` and it.
-    warmup_start : float, default 1/3
-        The warm-up's starting factor, in [0, 1].
+    %(warmup)s
 
     Examples
     --------
@@ -157,6 +169,7 @@ def step(lr, step_size, gamma=0.1, *, warmup_steps=0,
                         warmup_steps, warmup_start)
 
 
+@_warmup_doc
 def exponential(lr, gamma, *, warmup_steps=0, warmup_start=1.0 / 3.0):
     r"""Multiply the learning rate by ``gamma`` every step.
 
@@ -170,12 +183,7 @@ def exponential(lr, gamma, *, warmup_steps=0, warmup_start=1.0 / 3.0):
         The initial rate (>= 0).
     gamma : float
         The factor per step (> 0; above 1 the rate grows).
-    warmup_steps : int, default 0
-        First warm up linearly from ``warmup_start * lr`` to ``lr`` over
-        this many steps (as ``linear_warmup``), then run this schedule from
-        its step 0: PyTorch's ``SequentialLR`` of ``LinearLR`` and it.
-    warmup_start : float, default 1/3
-        The warm-up's starting factor, in [0, 1].
+    %(warmup)s
 
     Examples
     --------
@@ -188,6 +196,7 @@ def exponential(lr, gamma, *, warmup_steps=0, warmup_start=1.0 / 3.0):
                         warmup_steps, warmup_start)
 
 
+@_warmup_doc
 def cosine(lr, t_max, eta_min=0.0, *, warmup_steps=0,
            warmup_start=1.0 / 3.0):
     r"""Cosine annealing from ``lr`` to ``eta_min`` over ``t_max`` steps.
@@ -208,12 +217,7 @@ def cosine(lr, t_max, eta_min=0.0, *, warmup_steps=0,
         Steps from ``lr`` to ``eta_min``.
     eta_min : float, default 0
         The final rate (>= 0).
-    warmup_steps : int, default 0
-        First warm up linearly from ``warmup_start * lr`` to ``lr`` over
-        this many steps (as ``linear_warmup``), then run this schedule from
-        its step 0: PyTorch's ``SequentialLR`` of ``LinearLR`` and it.
-    warmup_start : float, default 1/3
-        The warm-up's starting factor, in [0, 1].
+    %(warmup)s
 
     Examples
     --------
@@ -234,6 +238,7 @@ def cosine(lr, t_max, eta_min=0.0, *, warmup_steps=0,
                         warmup_steps, warmup_start)
 
 
+@_warmup_doc
 def inverse_time(lr, decay_rate, decay_steps=1, staircase=False, *,
                  warmup_steps=0, warmup_start=1.0 / 3.0):
     r"""Inverse-time decay (Keras' ``InverseTimeDecay``).
@@ -251,12 +256,7 @@ def inverse_time(lr, decay_rate, decay_steps=1, staircase=False, *,
         ``s``.
     staircase : bool, default False
         Decay in steps of ``decay_steps``.
-    warmup_steps : int, default 0
-        First warm up linearly from ``warmup_start * lr`` to ``lr`` over
-        this many steps (as ``linear_warmup``), then run this schedule from
-        its step 0: PyTorch's ``SequentialLR`` of ``LinearLR`` and it.
-    warmup_start : float, default 1/3
-        The warm-up's starting factor, in [0, 1].
+    %(warmup)s
 
     Examples
     --------
@@ -334,7 +334,6 @@ def reduce_on_plateau(lr, factor=0.1, patience=10, threshold=1e-4,
                  _real("min_lr", min_lr))
 
 
-@numba.njit(inline="always", error_model="numpy", nogil=True)
 def lr_at(kind, p0, p1, p2, p3, p4, p5, t):
     """The learning rate of step ``t`` (float64) for the kinds that depend
     on ``t`` alone; PLATEAU and CONSTANT give ``p0``. A decaying kind with
@@ -366,7 +365,6 @@ def lr_at(kind, p0, p1, p2, p3, p4, p5, t):
 PLATEAU_EPS = 1e-8
 
 
-@numba.njit(inline="always", error_model="numpy", nogil=True)
 def plateau_update(lr, best, num_bad, cool, metric, factor, patience,
                    threshold, cooldown, min_lr):
     """One observation of ReduceLROnPlateau; returns the new

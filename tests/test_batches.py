@@ -224,13 +224,13 @@ def test_a_new_process_loads_the_batch_loop_from_the_disk_cache(tmp_path):
     script.write_text(
         "import sys; sys.path.insert(0, %r)\n"
         "import numpy as np, rmsopt\n"
-        "from rmsopt import _batches\n"
+        "from rmsopt import _cpu\n"
         "from rmsopt._options import parse_options\n"
         "from test_batches import lsq_vg, A, Y\n"
         "rmsopt.minimize(lsq_vg, np.zeros(4), args=(A, Y), jac=True,\n"
         "    options={'batch': {'args': (0, 1), 'size': 10, 'epochs': 1}})\n"
-        "d = _batches.make_batch_loop(parse_options({}, 4).flags, 'float64',"
-        " True, False, False, False)\n"
+        "d = _cpu.make_loop(parse_options({}, 4).flags, 'float64',"
+        " True, False, False, False, True)\n"
         "print(sum(d.stats.cache_hits.values()),"
         " sum(d.stats.cache_misses.values()))\n"
         % os.path.dirname(__file__))

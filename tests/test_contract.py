@@ -117,7 +117,7 @@ def test_hyperparameters_beyond_the_overflow_proof_are_guarded():
 
 
 def test_overflow_guard_keeps_the_fast_path_for_ordinary_settings():
-    from rmsopt._cpu import overflow_guard
+    from rmsopt._layout import overflow_guard
     from rmsopt._options import parse_options
     for dtype in (np.float32, np.float64):
         for options in ({}, {"convention": "tf1", "momentum": 0.9},
@@ -136,16 +136,16 @@ def test_overflow_guard_keeps_the_fast_path_for_ordinary_settings():
 def test_an_unguarded_step_past_a_quarter_of_the_maximum_stops_the_run():
     # Practically unreachable through minimize (the proof bounds each step
     # far below it), so drive the unguarded kernel directly.
-    from rmsopt import _cpu
+    from rmsopt import _cpu, _layout
     from rmsopt._options import parse_options
     settings = parse_options({"lr": 1.0}, 2)
     step = _cpu.make_step(settings.flags, "float32")
     work = np.zeros((2, 2), np.float32)
     work[0] = [8.0e37, 1.0]                  # just below max/4 = 8.5e37
-    scalars = np.zeros(_cpu.N_SCALARS)
-    scalars[:_cpu.GSAFE + 1] = [1e37, 0.99, 0.01, 1e-8, 0, 0, 0, 1e30]
+    scalars = np.zeros(_layout.N_SCALARS)
+    scalars[:_layout.GSAFE + 1] = [1e37, 0.99, 0.01, 1e-8, 0, 0, 0, 1e30]
     code = step(work, np.array([-1.0, 1.0], np.float32), scalars, True)
-    assert code == _cpu.LARGE_X
+    assert code == _layout.LARGE_X
     assert np.isfinite(work).all() and work[0, 0] > 8.5e37
 
 

@@ -29,7 +29,7 @@ import pytest
 from scipy.optimize import Bounds, OptimizeWarning
 
 import rmsopt
-from rmsopt import _cpu, _cuda
+from rmsopt import _cuda, _device, _layout
 from conftest import X0, rosen, rosen_python_grad
 from reference import reference_rmsprop
 
@@ -94,7 +94,7 @@ def assert_close(a, b):
 def assert_same(gpu, cpu, njev_slack=0):
     """Every field the same (bit for bit under the simulator). ``njev`` may
     exceed the CPU's by the calls made after a stop the host had not read
-    yet (``_cuda.CHECK_EVERY``)."""
+    yet (``_device.CHECK_EVERY``)."""
     assert_close(host(gpu.x), cpu.x)
     assert host(gpu.x).dtype == cpu.x.dtype
     if cpu.jac is None:
@@ -191,7 +191,7 @@ def quad_grad(x):
 def test_gtol_stops_at_the_cpu_iteration(monkeypatch, every):
     # Stops by gtol at an iteration that is no multiple of `every`: the
     # kernels must skip every launch after it, or x would move on.
-    monkeypatch.setattr(_cuda, "CHECK_EVERY", every)
+    monkeypatch.setattr(_device, "CHECK_EVERY", every)
     x0 = np.array([0.3, -0.2, 0.25])
     options = {"lr": 1e-2, "gtol": 0.05, "maxiter": 100}
     gpu, cpu = both(x0, grad=quad_grad, fun=quad, options=options)
@@ -209,14 +209,14 @@ def test_gtol_uses_the_projected_gradient_with_bounds():
     gpu, cpu = both(x0, grad=quad_grad, fun=quad, bounds=bounds,
                     options=options)
     assert cpu.status == 0 and cpu.nit < 60
-    assert_same(gpu, cpu, njev_slack=_cuda.CHECK_EVERY - 1)
+    assert_same(gpu, cpu, njev_slack=_device.CHECK_EVERY - 1)
     assert host(gpu.x)[0] == 0.4
 
 
 @device
 @pytest.mark.parametrize("every", [1, 32])
 def test_a_nan_gradient_stops_before_the_step(monkeypatch, every):
-    monkeypatch.setattr(_cuda, "CHECK_EVERY", every)
+    monkeypatch.setattr(_device, "CHECK_EVERY", every)
 
     def grad(x):
         calls.append(1)
@@ -253,21 +253,21 @@ def test_the_guarded_step_keeps_overflowing_elements():
     gpu, cpu = both(x0, grad=lambda x: np.array([-1.0, 1.0], np.float32),
                     fun=lambda x: 0.0, options={"lr": 1e37, "maxiter": 5})
     assert cpu.status == 3 and cpu.nit == 1 and cpu.x[0] == x0[0]
-    assert_same(gpu, cpu, njev_slack=_cuda.CHECK_EVERY - 1)
+    assert_same(gpu, cpu, njev_slack=_device.CHECK_EVERY - 1)
 
 
 @device
 def test_an_unguarded_step_past_a_quarter_of_the_maximum_stops(monkeypatch):
     # Unreachable while the overflow proof holds; force the unguarded kernel
     # on both paths to check that the device reports it as the CPU does.
-    real = _cpu.overflow_guard
-    monkeypatch.setattr(_cpu, "overflow_guard",
+    real = _layout.overflow_guard
+    monkeypatch.setattr(_layout, "overflow_guard",
                         lambda *a: (real(*a)[0], False))
     x0 = np.array([8.0e37, 1.0], dtype=np.float32)
     gpu, cpu = both(x0, grad=lambda x: np.array([-1.0, 1.0], np.float32),
                     fun=lambda x: 0.0, options={"lr": 1e37, "maxiter": 5})
     assert cpu.status == 3 and cpu.nit == 1 and cpu.x[0] > 8.5e37
-    assert_same(gpu, cpu, njev_slack=_cuda.CHECK_EVERY - 1)
+    assert_same(gpu, cpu, njev_slack=_device.CHECK_EVERY - 1)
 
 
 @device
@@ -467,7 +467,7 @@ class Exposed:
 
 def exposed(grad):
     def jac(x, *args):
-        return Exposed(cuda.to_device(grad(_cuda._as_numba(
+        return Exposed(cuda.to_device(grad(_cuda.as_numba(
             x, "x").copy_to_host(), *args)))
     return jac
 
@@ -478,7 +478,7 @@ def test_an_object_with_the_interface_runs_and_gets_numba_arrays():
 
     def fun(x):
         seen.append(type(x))
-        return rosen(_cuda._as_numba(x, "x").copy_to_host())
+        return rosen(_cuda.as_numba(x, "x").copy_to_host())
     options = {"maxiter": 6, "gtol": 0}
     gpu = rmsopt.minimize(fun, Exposed(cuda.to_device(X0)),
                           jac=exposed(rosen_grad), options=options)

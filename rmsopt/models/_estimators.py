@@ -7,7 +7,7 @@ Same names, parameters, objective and attributes as scikit-learn's
 :class:`~sklearn.linear_model.HuberRegressor`, so that they can replace them
 in a pipeline and their fitted objectives can be compared. RMSProp's own
 settings come as extra parameters (``lr``, ``momentum``, ``standardize``,
-``options``). See :mod:`rmsopt.models._fit` for how a fit runs.
+``options``). See :mod:`rmsopt._fit` for how a fit runs.
 """
 
 import numbers
@@ -26,7 +26,8 @@ except ImportError as exc:  # pragma: no cover - exercised without sklearn
                       "(>= 1.6): pip install rmsopt[models]") from exc
 
 from . import _losses
-from ._fit import check_options, rmsprop_fit, standardize
+from .._fit import check_options, rmsprop_fit
+from ._scaling import standardize
 
 _RMSPROP_PARAMS = """\
     lr : float, default 0.01

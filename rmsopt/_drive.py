@@ -1,0 +1,566 @@
+"""The host run: one problem's arrays in host memory, and its two drivers.
+
+:func:`prepare` checks what :func:`rmsopt.minimize` was given and builds a
+:class:`HostRun`; :meth:`HostRun.run` picks a driver:
+
+- the **python driver** (Python ``fun``/``jac``, or any): each iteration
+  calls the gradient from Python, then the compiled step's entry point
+  (:func:`rmsopt._cpu.step_entry_point`);
+- the **nopython driver** (numba-jitted functions): the compiled loop
+  (:func:`rmsopt._cpu.loop_entry_point`) in chunks of about 50 ms, between
+  which the callback, the history and Ctrl-C are served.
+
+Both advance the same arrays, so they give the same bits. Mini-batches are
+an optional epoch source (:class:`rmsopt._batches.Epochs`) of both: the
+shared outer loop (:func:`_drive`) starts and ends the epochs, and a driver's
+``advance`` runs iterations within one (the compiled loop slices the batches
+itself). Threads for large problems are taken under a process-wide lock.
+"""
+
+import threading
+import time
+
+import numpy as np
+from numba.core.errors import TypingError
+from numba.extending import is_jitted
+from scipy.optimize import OptimizeWarning
+
+from . import _cpu, _layout, _schedules
+from ._batches import Epochs, mask_of, parse_batches
+from ._checks import (CLIPPED, check_bounds, check_state, check_state_array,
+                      check_x0, notifier, state_error)
+from ._layout import (BATCH_POS, BATCH_SIZE, COOL, FVAL, GTOL, LARGE_X,
+                      LOSS_SUM, LR, LR_NOW, N_SAMPLES, NGRAD, NIT, OVERFLOW,
+                      PLATEAU_EACH, SCHED, STATE_NAMES, STEPPED, T,
+                      BAD_GRAD_SHAPE, BEST, N_SCALARS, work_rows)
+from ._objective import Objective
+from ._options import parse_options
+from ._progress import Monitor
+from ._result import (CALLBACK, KERNEL_TO_STATUS, MAXITER, SUCCESS,
+                      interrupted_result, make_result, warn_user)
+
+# A chunk of the compiled loop aims at this many seconds, so that callbacks
+# of the progress kind and Ctrl-C are served promptly.
+CHUNK_SECONDS = 0.05
+FIRST_CHUNK = 16
+
+# numba's default "workqueue" threading layer aborts when two threads run
+# parallel code at once. A run that cannot take this lock uses the serial
+# kernels instead: same bits, never a crash, never a wait.
+PARALLEL_LOCK = threading.Lock()
+
+
+def prepare(fun, x0, args, jac, bounds, tol, callback, options):
+    """Check a host problem and build its :class:`HostRun` (nothing runs)."""
+    x, x_absmax = check_x0(x0)
+    n = x.shape[0]
+    lo, hi = check_bounds(bounds, n, x.dtype)
+    if lo is not None and ((x < lo) | (x > hi)).any():
+        warn_user(CLIPPED, OptimizeWarning)
+    settings = parse_options(options, n, tol=tol, bounded=lo is not None)
+    # Whether the overflow proof holds decides which kernel is compiled.
+    gsafe, guarded = _layout.overflow_guard(settings, x.dtype, x_absmax,
+                                            settings.state)
+    settings = settings._replace(
+        flags=settings.flags._replace(guarded=guarded))
+    obj = Objective(fun, jac, args, n, x.dtype, lo, hi,
+                    settings.finite_diff_rel_step)
+    if (settings.flags.schedule == _schedules.PLATEAU
+            and not obj.gives_value
+            and (settings.driver == "nopython"
+                 or settings.batch is not None)):
+        raise ValueError("reduce_on_plateau watches the loss: in the "
+                         "compiled driver and with batches the gradient "
+                         "call must give it (fun returning (f, g) with "
+                         "jac=True)")
+    epochs = None
+    if settings.batch is not None:
+        spec = parse_batches(settings.batch, args)
+        if spec.patience is not None and not obj.gives_value:
+            raise ValueError("batch['patience'] watches the mini-batch loss: "
+                             "give fun returning (f, g) with jac=True")
+        epochs = Epochs(spec, args)
+    return HostRun(x, lo, hi, gsafe, settings, obj, callback, epochs)
+
+
+class HostRun:
+    """Everything a driver changes, readable after a Ctrl-C.
+
+    ``work`` holds x and the state (and the bounds) as rows
+    (:func:`rmsopt._layout.work_rows`); ``x`` is a view of its first row,
+    ``view`` a read-only view of it for user code; ``scalars`` holds the
+    hyperparameters and counters (the slots of :mod:`rmsopt._layout`);
+    ``g`` is the gradient at x.
+    """
+
+    def __init__(self, x0, lo, hi, gsafe, settings, obj, callback, epochs):
+        flags = settings.flags
+        self.settings, self.obj, self.epochs = settings, obj, epochs
+        self.rows = rows = work_rows(flags)
+        self.work = np.empty((len(rows), x0.shape[0]), dtype=x0.dtype)
+        self.x = self.work[rows["x"]]
+        self.x[:] = x0  # the one copy of the user's x0
+        if flags.bounded:
+            self.work[rows["lo"]] = lo
+            self.work[rows["hi"]] = hi
+            np.clip(self.x, lo, hi, out=self.x)  # (warned by prepare)
+        self.view = self.x.view()
+        self.view.flags.writeable = False  # user code may read x, not write
+        t = self._initial_state()
+        self.scalars = self._initial_scalars(gsafe, t)
+        schedule = settings.schedule
+        # a Python callable lr(t): the drivers set scalars[LR] before a step
+        self.lr_function = schedule if callable(schedule) and not isinstance(
+            schedule, _schedules.Schedule) else None
+        self.watches_loss = flags.schedule == _schedules.PLATEAU
+        self.notify = notifier(callback)
+        self.monitor = None
+        if settings.history is not None or settings.progress:
+            total = settings.maxiter
+            if epochs is not None and epochs.spec.epochs is not None:
+                total = min(total, epochs.spec.epochs * epochs.spec.per_epoch)
+            self.monitor = Monitor(
+                settings.history, settings.progress, total,
+                epochs is not None,
+                lambda: obj.value_at_grad if obj.gives_value else None)
+        self.message = None   # replaces the status's message if set
+        self.g = None         # the gradient at x
+        self._value = None    # (t, fun(x)) once computed at step count t
+        self.parallel = False  # set by run() once it holds the lock
+        self.probe_threads = False  # parallel='auto': time both ways first
+
+    def _initial_state(self):
+        """Fill the state rows, fresh or from ``options['state']``; return
+        the step count."""
+        s, work, rows = self.settings, self.work, self.rows
+        n, dtype = work.shape[1], work.dtype
+        t, arrays = check_state(s.state, rows)
+        for row in STATE_NAMES:
+            if row not in rows:
+                continue  # this run does not use it (e.g. no momentum)
+            value = None if arrays is None else arrays[row]
+            if value is None:  # fresh, or e.g. momentum switched on
+                work[rows[row]] = s.initial_scale if (
+                    row == "v" and arrays is None) else 0
+                continue
+            value = np.asarray(value)
+            check_state_array(row, value.shape, value.dtype, True, n, dtype)
+            if not np.isfinite(value).all():
+                raise state_error(row)
+            work[rows[row]] = value
+        return t
+
+    def _initial_scalars(self, gsafe, t):
+        """The ``scalars`` vector: hyperparameters, counters, schedule."""
+        s = self.settings
+        scalars = np.zeros(N_SCALARS)
+        scalars[:T + 1] = [s.lr, s.alpha, 1.0 - s.alpha, s.eps, s.momentum,
+                           s.weight_decay, s.gtol, gsafe, t]
+        # a mini-batch gradient is never convergence: the test is off until
+        # the gradient on all the data (_finish_epochs)
+        scalars[GTOL] = s.gtol if self.epochs is None else -1.0
+        scalars[FVAL] = np.nan
+        schedule = s.schedule
+        if isinstance(schedule, _schedules.Schedule):
+            scalars[LR] = schedule.params[0]
+            scalars[SCHED:SCHED + _schedules.N_PARAMS] = schedule.params
+            scalars[LR_NOW] = schedule.params[0]
+            scalars[BEST] = np.inf
+            # reduce-on-plateau sees the loss after every step, or (with
+            # batches) the epochs' losses
+            scalars[PLATEAU_EACH] = 1.0 if self.epochs is None else 0.0
+            previous = s.state.get("plateau") if isinstance(
+                s.state, dict) else None
+            if schedule.kind == _schedules.PLATEAU and previous is not None:
+                # continue reduce-on-plateau where the previous run left it
+                scalars[LR_NOW:COOL + 1] = previous
+        return scalars
+
+    # -- running -----------------------------------------------------------
+
+    @property
+    def nit(self):
+        return int(self.scalars[NIT])
+
+    def run(self):
+        """Run the driver that suits the functions; returns the status."""
+        s = self.settings
+        # Threads only for the run that holds the lock (see PARALLEL_LOCK);
+        # a concurrent run goes serial, with the same bits.
+        locked = s.parallel is not False and PARALLEL_LOCK.acquire(
+            blocking=False)
+        self.parallel = bool(locked)
+        self.probe_threads = bool(locked) and s.parallel == "auto"
+        try:
+            fn = self._compiled_function()
+            if fn is None:
+                return python_driver(self)
+            try:
+                return nopython_driver(self, fn)
+            except TypingError as exc:
+                if s.driver == "nopython" or self.nit > 0:
+                    raise
+                first = str(exc).strip().splitlines()[0]
+                warn_user("The compiled driver cannot run these functions "
+                          f"({first}); using the python driver.",
+                          RuntimeWarning)
+                if self.epochs is not None:
+                    self.epochs.restart()
+                return python_driver(self)
+        except BaseException:
+            if self.monitor is not None:
+                self.monitor.close()
+            raise
+        finally:
+            if locked:
+                PARALLEL_LOCK.release()
+
+    def _compiled_function(self):
+        """The jitted function for the nopython driver, or None.
+
+        With a callback, ``'auto'`` takes the python driver even for jitted
+        functions: it returns to Python every iteration anyway, and calling
+        the jitted gradient from there (under a microsecond) is cheaper than
+        entering the compiled loop once per iteration (about 30 us to hand
+        it the function). Same bits either way.
+        """
+        obj, s = self.obj, self.settings
+        fn = {"callable": obj.jac, "value_and_grad": obj.fun}.get(obj.mode)
+        if fn is None or not is_jitted(fn):
+            if s.driver == "nopython":
+                raise ValueError("driver='nopython' needs a numba-jitted jac,"
+                                 " or a jitted fun with jac=True")
+            return None
+        # reduce-on-plateau without the loss from the gradient call: fun is
+        # called every step, from Python
+        python_lr = self.lr_function is not None or (
+            self.watches_loss and not obj.gives_value)
+        if s.driver == "python" or (s.driver == "auto" and (
+                self.notify is not None or python_lr)):
+            return None
+        return fn
+
+    def set_lr(self):
+        """Before a step: the rate of a Python callable schedule, and for
+        reduce-on-plateau the loss at x (observed after the step)."""
+        if self.lr_function is not None:
+            t = int(self.scalars[T])
+            self.scalars[LR] = _schedules.check_callable_lr(
+                self.lr_function(t), t)
+        if self.watches_loss:  # fun is called (and counted) if need be
+            self.scalars[FVAL] = self.value()
+
+    def after_iteration(self):
+        """The history, the bar and the callback, between iterations (or
+        chunks); True when the callback asked to stop."""
+        if self.monitor is not None:
+            self.monitor.after_iteration(self.nit, self.value)
+        return self.notify is not None and self.notify(
+            self.x.copy, self.value, self.nit)
+
+    def watcher(self):
+        """:meth:`after_iteration`, or None when it would do nothing."""
+        if self.monitor is None and self.notify is None:
+            return None
+        return self.after_iteration
+
+    def choose_threads(self):
+        """For parallel='auto': time the gradient check (read-only, one
+        parallel region) serially and threaded, alternating, and keep the
+        faster. Threads lose badly when another process holds a core (each
+        region waits for a descheduled thread), so this is measured, not
+        assumed. Same bits either way."""
+        if not self.probe_threads:
+            return
+        self.probe_threads = False
+        flags, dtype = self.settings.flags, self.x.dtype.name
+        steps = {False: _cpu.step_entry_point(flags, dtype, False),
+                 True: _cpu.step_entry_point(flags, dtype, True)}
+        times = {False: [], True: []}
+        for round_ in range(4):
+            for parallel, step in steps.items():
+                start = time.perf_counter()
+                step(self.work, self.g, self.scalars, False)
+                if round_:  # the first round warms up
+                    times[parallel].append(time.perf_counter() - start)
+        self.parallel = min(times[True]) < min(times[False])
+
+    def final_check(self):
+        """Status when the iterations end: success if the gradient allows."""
+        step = _cpu.step_entry_point(self.settings.flags, self.x.dtype.name,
+                                     self.parallel)
+        code = step(self.work, self.g, self.scalars, False)
+        return KERNEL_TO_STATUS.get(code, MAXITER)
+
+    # -- what the run gives back ---------------------------------------------
+
+    def value(self):
+        """fun at the current x: from the last gradient call when that gave
+        it (the drivers always evaluate the gradient at the current x last),
+        else evaluated once per step count and kept."""
+        f = self.obj.value_at_grad
+        if f is None:
+            t = int(self.scalars[T])
+            if self._value is None or self._value[0] != t:
+                self._value = (t, self.obj.value(self.view))
+            f = self._value[1]
+        return f
+
+    def counts(self):
+        """``(nfev, njev)``: the objective's, and the compiled loop's calls."""
+        return self.obj.counts(int(self.scalars[NGRAD]))
+
+    def state(self):
+        """The optimizer state, for ``options['state']``: rows of the work
+        array, handed over without copying (the run no longer uses them)."""
+        state = {"step": int(self.scalars[T])}
+        for row, name in STATE_NAMES.items():
+            state[name] = self.work[self.rows[row]] if row in self.rows \
+                else None
+        if self.watches_loss:  # rate, best loss, bad steps, cooldown left
+            state["plateau"] = tuple(
+                float(v) for v in self.scalars[LR_NOW:COOL + 1])
+        return state
+
+    def result(self, status):
+        x = self.x.copy()
+        fun = self.value()
+        nfev, njev = self.counts()
+        g = self.g
+        if g is not None and g is not self.obj.out:  # our buffer: no copy
+            g = g.copy()
+        res = make_result(x=x, fun=fun, jac=g, nit=self.nit, nfev=nfev,
+                          njev=njev, status=status, state=self.state(),
+                          message=self.message)
+        if self.monitor is not None:
+            self.monitor.finish(res)
+        return res
+
+    def interrupted_result(self):
+        """The last iterate and the true counts, for a Ctrl-C."""
+        nfev, njev = self.counts()
+        # The gradient belongs to x only if one was evaluated after the last
+        # step (the interrupt may fall between the two): else report none.
+        current = njev == self.nit + 1 and self.g is not None
+        return interrupted_result(
+            x=self.x.copy(), jac=self.g.copy() if current else None,
+            nit=self.nit, nfev=nfev, njev=njev, state=self.state())
+
+
+# -- the drivers ---------------------------------------------------------------
+
+def python_driver(run):
+    """Any fun/jac: each iteration one compiled step, then the gradient.
+
+    The loop is kept to the bone (about 1 us above the user's jac): the
+    step's entry point is called without numba's dispatch, the user's jac
+    directly, and gradient calls are recorded once per return.
+    """
+    obj, x, view = run.obj, run.x, run.view
+    work, scalars, epochs = run.work, run.scalars, run.epochs
+    if epochs is None and run.g is None:  # (else a fallback computed it)
+        run.g = obj.grad(view)
+        run.choose_threads()
+    step = _cpu.step_entry_point(run.settings.flags, x.dtype.name,
+                                 run.parallel)
+    gradient = obj.loop_gradient()
+    check, ndarray, dtype, shape = obj.check_gradient, np.ndarray, x.dtype, \
+        x.shape
+    watch = run.watcher()
+    set_lr = run.set_lr if (run.lr_function is not None
+                            or run.watches_loss) else None
+    batch_loss = epochs is not None and obj.gives_value
+    per_epoch = None if epochs is None else epochs.spec.per_epoch
+
+    def advance(budget):
+        g, calls, args = run.g, 0, obj.args
+        try:
+            for _ in range(budget):
+                if set_lr is not None:
+                    set_lr()
+                code = step(work, g, scalars, True)
+                if code:
+                    if code in (OVERFLOW, LARGE_X) and epochs is None:
+                        g = obj.grad(view)  # x moved: the checked path
+                    return KERNEL_TO_STATUS[code]
+                if epochs is not None:
+                    pos = int(scalars[BATCH_POS]) + 1
+                    scalars[BATCH_POS] = pos
+                    if pos >= per_epoch:
+                        return None  # the epoch is over
+                    args = epochs.batch_args(pos)
+                g = gradient(view, *args)
+                calls += 1
+                if (type(g) is not ndarray or g.dtype is not dtype
+                        or g.shape != shape or not g.flags.c_contiguous):
+                    g = check(g)
+                if batch_loss:
+                    scalars[FVAL] = f = obj.value_at_grad
+                    scalars[LOSS_SUM] += f
+                if watch is not None:
+                    run.g = g
+                    obj.record(calls)
+                    calls = 0
+                    if watch():
+                        return CALLBACK
+            return None
+        finally:
+            run.g = g
+            obj.record(calls)
+
+    return _drive(run, advance)
+
+
+def nopython_driver(run, fn):
+    """Jitted fun/jac: the whole loop compiled, in chunks of ~50 ms.
+
+    The loop is compiled once per configuration and argument types, and
+    cached on disk; the user's function reaches it as a first-class
+    function (see :func:`rmsopt._cpu.loop_entry_point`). Passing that
+    function costs about 30 us per chunk: nothing beside a chunk of 50 ms,
+    much beside one iteration (hence the python driver for callbacks, see
+    :meth:`HostRun._compiled_function`).
+    """
+    obj, s, x, scalars = run.obj, run.settings, run.x, run.scalars
+    epochs = run.epochs
+    returns_value = obj.gives_value
+    obj.raw_grad_dtype = x.dtype
+    if epochs is None:
+        # x itself, not the read-only view: a jitted function compiled for
+        # writable arrays (an explicit signature) accepts it, and the
+        # compiled loop calls it with it
+        run.g = obj.grad(x)
+        if obj.raw_value is not None:
+            scalars[FVAL] = obj.value_at_grad
+        run.choose_threads()
+        mask = (None,) * len(obj.args)
+    else:
+        mask = mask_of(epochs.spec, len(epochs.args))
+    every = None if run.monitor is None else run.monitor.records_iterations
+    # one iteration per chunk where Python acts between iterations
+    stepwise = run.notify is not None or run.lr_function is not None
+    chunk = 1 if stepwise else FIRST_CHUNK
+    loop = None
+
+    def advance(budget):
+        nonlocal loop, chunk
+        args = obj.args if epochs is None else epochs.data
+        if loop is None:
+            config = (s.flags, x.dtype.name, returns_value,
+                      obj.raw_grad_dtype != x.dtype, obj.inplace,
+                      run.parallel, epochs is not None)
+            loop = _cpu.loop_entry_point(config, fn, run.work, run.g, args,
+                                         mask)
+        n_iter = min(chunk, budget)
+        if every is not None:  # end the chunk on the next record
+            n_iter = min(n_iter, every - run.nit % every)
+        if run.lr_function is not None:
+            run.set_lr()
+        start = time.perf_counter()
+        code = loop(fn, run.work, run.g, scalars, n_iter, args, mask)
+        elapsed = time.perf_counter() - start
+        if returns_value:
+            obj.raw_value = float(scalars[FVAL])
+        if code == BAD_GRAD_SHAPE:
+            raise ValueError(f"The gradient must have shape ({x.shape[0]},) "
+                             "like x0; the jitted function returned another "
+                             "length")
+        if code != STEPPED:
+            if code in (OVERFLOW, LARGE_X) and epochs is None:
+                run.g = obj.grad(x)  # x moved: keep jac and fun at x
+            return KERNEL_TO_STATUS[code]
+        if run.after_iteration():
+            return CALLBACK
+        if not stepwise:
+            chunk = _next_chunk(chunk, elapsed)
+        return None
+
+    return _drive(run, advance)
+
+
+def _next_chunk(chunk, elapsed):
+    """The next chunk's iterations: double while a chunk takes under half
+    of :data:`CHUNK_SECONDS`, halve above twice it."""
+    if elapsed < CHUNK_SECONDS / 2:
+        return 2 * chunk
+    if elapsed > 2 * CHUNK_SECONDS and chunk > 1:
+        return chunk // 2
+    return chunk
+
+
+def _drive(run, advance):
+    """The outer loop both drivers share; returns the status.
+
+    ``advance(budget)`` runs at most ``budget`` iterations (within the
+    current epoch with mini-batches) and returns a status when the run must
+    end there, else None. Without batches the run is one endless epoch.
+    """
+    maxiter, epochs = run.settings.maxiter, run.epochs
+    if epochs is None:
+        if run.monitor is not None:
+            run.monitor.after_iteration(run.nit, run.value)  # the start
+        while run.nit < maxiter:
+            status = advance(maxiter - run.nit)
+            if status is not None:
+                return status
+        return run.final_check()
+    status = MAXITER
+    while run.nit < maxiter:
+        _start_epoch(run)
+        while int(run.scalars[BATCH_POS]) < epochs.spec.per_epoch:
+            if run.nit >= maxiter:
+                return _finish_epochs(run, MAXITER)
+            status = advance(maxiter - run.nit)
+            if status is not None:
+                return _finish_epochs(run, status)
+        if _end_epoch(run):
+            break
+    return _finish_epochs(run, MAXITER)
+
+
+def _start_epoch(run):
+    """Draw the epoch's order; the gradient of its first batch."""
+    scalars, obj, epochs = run.scalars, run.obj, run.epochs
+    epochs.start()
+    scalars[BATCH_POS] = 0
+    scalars[BATCH_SIZE] = epochs.spec.size
+    scalars[N_SAMPLES] = epochs.spec.n_samples
+    scalars[LOSS_SUM] = 0.0
+    run.g = obj.grad(run.view, epochs.batch_args(0))
+    if obj.gives_value:
+        scalars[FVAL] = f = obj.value_at_grad
+        scalars[LOSS_SUM] += f
+
+
+def _end_epoch(run):
+    """Record the epoch's loss, run the plateau tests; True to stop."""
+    scalars, epochs = run.scalars, run.epochs
+    stop = epochs.end(scalars[LOSS_SUM] if run.obj.gives_value else np.nan)
+    if run.watches_loss:  # reduce-on-plateau sees the epoch's loss
+        scalars[LR_NOW:COOL + 1] = _schedules.plateau_update(
+            *scalars[LR_NOW:COOL + 1], epochs.losses[-1],
+            *scalars[SCHED + 1:SCHED + 6])
+    if run.monitor is not None:
+        run.monitor.after_epoch(epochs.epoch, run.nit, epochs.losses[-1])
+    return stop
+
+
+def _finish_epochs(run, status):
+    """After the last iteration: the gradient (and value) on all the data,
+    and the status it gives."""
+    run.g = run.obj.grad(run.view)
+    if status != MAXITER:
+        return status
+    run.scalars[GTOL] = run.settings.gtol  # the full gradient can converge
+    status = run.final_check()
+    epochs = run.epochs
+    spec = epochs.spec
+    if status == MAXITER and epochs.plateaued:
+        run.message = (f"The mean mini-batch loss stopped decreasing "
+                       f"(patience={spec.patience} epochs).")
+        return SUCCESS
+    if (status == MAXITER and spec.epochs is not None
+            and run.nit == spec.epochs * spec.per_epoch):
+        run.message = (f"The requested {spec.epochs} epochs are done; the "
+                       "full gradient is above gtol.")
+    return status
