@@ -15,6 +15,11 @@ d  rmsopt, python driver (``driver="python"``), the same njit jac
 e  compiled limit: the whole loop in one @njit function, gradient written
    into a preallocated buffer
 f  plain NumPy loop (Python loop, NumPy update, NumPy gradient)
+g  rmsopt, nopython driver (auto), njit jac writing into ``out``
+   (``jac(x, out)``, no allocation per iteration)
+
+The problems, gradients, reference loops and the timing harness are
+benchmarks/benchmarks/common.py's, shared with peers.py and the asv suite.
 
 Method (see shared/PERFORMANCE.md): the machine is shared and noisy, so
 trajectories are checked first, JIT compilation is warmed up, each case gets
@@ -32,7 +37,6 @@ Run::
 """
 
 import argparse
-import gc
 import os
 import platform
 import random
@@ -41,15 +45,16 @@ import sys
 import time
 import warnings
 
-import numba
 import numpy as np
-import scipy
 from scipy.optimize import rosen, rosen_der
 
 import rmsopt
 
-LR, ALPHA, EPS = 1e-3, 0.99, 1e-8
-OPTIONS = dict(lr=LR, alpha=ALPHA, eps=EPS, gtol=0.0)
+from benchmarks.common import ALPHA, EPS, LR, Problem, calibrate, fmt_time, \
+    grad_alone_runner, interleaved_rounds, limit_runner, minimize_runner, \
+    numpy_loop_runner, per_iteration, round_ratios, rosen_der_njit, \
+    rosen_der_out, timed, versions
+
 CHECK_ITERS = 1000
 
 CASES = {
@@ -61,131 +66,25 @@ CASES = {
     "f": "plain NumPy loop",
     "g": "rmsopt nopython driver, njit jac(x, out)",
 }
+PROBLEMS = ("rosen2", "rosen100")
 
 
-# -- gradients ------------------------------------------------------------------
-
-@numba.njit(error_model="numpy", cache=True)
-def _rosen_der_into(x, der):
-    """scipy's rosen_der, element by element, same operations in the same order."""
-    n = x.shape[0]
-    for i in range(1, n - 1):
-        xm = x[i]
-        der[i] = (200.0 * (xm - x[i - 1] ** 2)
-                  - 400.0 * (x[i + 1] - xm ** 2) * xm - 2.0 * (1.0 - xm))
-    der[0] = -400.0 * x[0] * (x[1] - x[0] ** 2) - 2.0 * (1.0 - x[0])
-    der[n - 1] = 200.0 * (x[n - 1] - x[n - 2] ** 2)
-
-
-@numba.njit(error_model="numpy", cache=True)
-def rosen_der_nb(x):
-    """scipy-style jitted jac: returns a new array."""
-    der = np.empty_like(x)
-    _rosen_der_into(x, der)
-    return der
-
-
-@numba.njit(error_model="numpy", cache=True)
-def rosen_der_into_nb(x, out):
-    """rmsopt's in-place form: the second parameter is named ``out``."""
-    _rosen_der_into(x, out)
-
-
-@numba.njit(error_model="numpy", cache=True)
-def rmsprop_loop(x, v, g, lr, alpha, one_minus_alpha, eps, n_iter):
-    """The compiled limit: the whole RMSProp loop, gradient into a buffer."""
-    for _ in range(n_iter):
-        _rosen_der_into(x, g)
-        for i in range(x.shape[0]):
-            gi = g[i]
-            vi = alpha * v[i] + one_minus_alpha * gi * gi
-            v[i] = vi
-            x[i] = x[i] - lr * gi / (np.sqrt(vi) + eps)
-
-
-# -- the cases: each maker returns run(n_iter) -> final x (or last gradient) ---
-
-def _minimize(x0, jac, **extra):
-    def run(n_iter):
-        res = rmsopt.minimize(rosen, x0, jac=jac,
-                              options=dict(OPTIONS, maxiter=n_iter, **extra))
-        if res.nit != n_iter or res.status != 1:
-            raise RuntimeError(f"unexpected stop: nit={res.nit}, "
-                               f"status={res.status}: {res.message}")
-        return res.x
-    return run
-
-
-def make_a(x0):
-    return _minimize(x0, rosen_der)
-
-
-def make_b(x0):
-    def run(n_iter):
-        x = x0.copy()
-        jac = rosen_der
-        g = None
-        for _ in range(n_iter):
-            g = jac(x)
-        return g
-    return run
-
-
-def make_c(x0):
-    return _minimize(x0, rosen_der_nb)
-
-
-def make_d(x0):
-    return _minimize(x0, rosen_der_nb, driver="python")
-
-
-def make_e(x0):
-    def run(n_iter):
-        x = x0.copy()
-        v = np.zeros_like(x)
-        g = np.empty_like(x)
-        rmsprop_loop(x, v, g, LR, ALPHA, 1.0 - ALPHA, EPS, n_iter)
-        return x
-    return run
-
-
-def make_f(x0):
-    def run(n_iter):
-        x = x0.copy()
-        v = np.zeros_like(x)
-        jac, sqrt = rosen_der, np.sqrt
-        lr, alpha, oma, eps = LR, ALPHA, 1.0 - ALPHA, EPS
-        for _ in range(n_iter):
-            g = jac(x)
-            v *= alpha
-            v += oma * g * g
-            x -= lr * g / (sqrt(v) + eps)
-        return x
-    return run
-
-
-def make_g(x0):
-    return _minimize(x0, rosen_der_into_nb)
-
-
-MAKERS = dict(a=make_a, b=make_b, c=make_c, d=make_d, e=make_e, f=make_f,
-              g=make_g)
-
-
-def problems():
-    """Rosenbrock n=2 and chained n=100, from the classic (-1.2, 1, ...)."""
-    out = {}
-    for n in (2, 100):
-        x0 = np.empty(n)
-        x0[0::2] = -1.2
-        x0[1::2] = 1.0
-        out[f"Rosenbrock n={n}"] = x0
-    return out
+def make_runners(x0):
+    """The cases on Rosenbrock from x0: key -> run(n_iter)."""
+    return {
+        "a": minimize_runner(rosen, x0, rosen_der),
+        "b": grad_alone_runner(rosen_der, x0),
+        "c": minimize_runner(rosen, x0, rosen_der_njit),
+        "d": minimize_runner(rosen, x0, rosen_der_njit, driver="python"),
+        "e": limit_runner(rosen_der_out, x0),
+        "f": numpy_loop_runner(rosen_der, x0),
+        "g": minimize_runner(rosen, x0, rosen_der_out),
+    }
 
 
 # -- checks and timing ------------------------------------------------------------
 
-def check(x0, runners):
+def check(runners):
     """Same final x after CHECK_ITERS iterations; (c) and (d) bit-identical."""
     ref = runners["f"](CHECK_ITERS)
     finals = {k: runners[k](CHECK_ITERS) for k in "acdeg"}
@@ -199,28 +98,6 @@ def check(x0, runners):
     if not np.array_equal(finals["c"], finals["d"]):
         raise AssertionError("nopython (c) and python (d) drivers differ")
     return "all bit-identical" if not notes else "; ".join(notes)
-
-
-def timed(run, n_iter):
-    # No gc.collect() here: with numba loaded a full collection takes ~0.1 s.
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        run(n_iter)
-        return time.perf_counter() - start
-    finally:
-        gc.enable()
-
-
-def calibrate(run, target_s, pilot):
-    """An iteration count (1, 2 or 5 times a power of ten) for ~target_s."""
-    n_iter, t = pilot, timed(run, pilot)
-    while t < 0.01 and n_iter < 10**8:   # pilot too short to trust
-        n_iter *= 10
-        t = timed(run, n_iter)
-    want = target_s * n_iter / t
-    nice = [m * 10**e for e in range(2, 9) for m in (1, 2, 5)]
-    return max(100, min(nice, key=lambda k: abs(np.log(k / want))))
 
 
 def fixed_cost(runner, repeats):
@@ -244,9 +121,7 @@ def main(argv=None):
 
     print(f"# rmsopt drivers: time per iteration "
           f"({'quick' if args.quick else 'full'} run)\n")
-    print(f"python {platform.python_version()}, numpy {np.__version__}, "
-          f"scipy {scipy.__version__}, numba {numba.__version__}, "
-          f"rmsopt {rmsopt.__version__} ({os.path.dirname(rmsopt.__file__)}); "
+    print(f"{versions()} ({os.path.dirname(rmsopt.__file__)}); "
           f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}; "
           f"NUMBA_CACHE_DIR={os.environ.get('NUMBA_CACHE_DIR', '(unset)')}")
     print(f"RMSProp lr={LR}, alpha={ALPHA}, eps={EPS}, float64, gtol=0; "
@@ -254,14 +129,15 @@ def main(argv=None):
           f"runs of ~{args.target_ms:g} ms\n")
 
     runners, counts, checks = {}, {}, {}
-    for name, x0 in problems().items():
-        runners[name] = {k: make(x0) for k, make in MAKERS.items()}
+    for problem in map(Problem, PROBLEMS):
+        name = problem.label
+        runners[name] = make_runners(problem.x0)
         # Warm-up: compiles (or loads from cache) every kernel involved.
         t0 = time.perf_counter()
         for run in runners[name].values():
             run(10)
         warm = time.perf_counter() - t0
-        checks[name] = check(x0, runners[name])
+        checks[name] = check(runners[name])
         print(f"{name}: warm-up {warm:.2f} s; check after {CHECK_ITERS} "
               f"iterations: a, c, d, e match f (rtol 1e-12), c == d bitwise "
               f"({checks[name]})")
@@ -270,32 +146,24 @@ def main(argv=None):
             for k, run in runners[name].items()}
     print()
 
-    pairs = [(name, k) for name in runners for k in MAKERS]
-    per_iter = {p: [] for p in pairs}
-    ratio = {p: [] for p in pairs}
-    overhead = {name: [] for name in runners}
-    for _ in range(args.rounds):
-        gc.collect()
-        rng.shuffle(pairs)
-        this = {}
-        for name, k in pairs:
-            n_iter = counts[name][k]
-            this[name, k] = timed(runners[name][k], n_iter) / n_iter
-        for (name, k), t in this.items():
-            per_iter[name, k].append(t)
-            ratio[name, k].append(t / this[name, "e"])
-        for name in runners:
-            overhead[name].append(this[name, "a"] - this[name, "b"])
+    per_iter = interleaved_rounds(
+        {(name, k): per_iteration(runners[name][k], counts[name][k])
+         for name in runners for k in CASES}, args.rounds, rng, collect=True)
+    ratio = round_ratios(per_iter, lambda key: (key[0], "e"))
+    overhead = {name: [a - b for a, b in zip(per_iter[name, "a"],
+                                             per_iter[name, "b"])]
+                for name in runners}
 
     med = statistics.median
     print("| problem | case | iterations per run | time per iteration "
           "(median) | min–max over rounds | × compiled limit (e) |")
     print("|---|---|---|---|---|---|")
     for name in runners:
-        for k in MAKERS:
+        for k in CASES:
             ts = per_iter[name, k]
             print(f"| {name} | ({k}) {CASES[k]} | {counts[name][k]:,} | "
-                  f"{_fmt(med(ts))} | {_fmt(min(ts))} – {_fmt(max(ts))} | "
+                  f"{fmt_time(med(ts))} | "
+                  f"{fmt_time(min(ts))} – {fmt_time(max(ts))} | "
                   f"{med(ratio[name, k]):.2f}× |")
     print()
     for name in runners:
@@ -318,15 +186,6 @@ def main(argv=None):
             for k in "acd")
         print(f"- {name}: {costs}")
     return 0
-
-
-def _fmt(seconds):
-    us = seconds * 1e6
-    if us >= 10:
-        return f"{us:.1f} µs"
-    if us >= 1:
-        return f"{us:.2f} µs"
-    return f"{us:.3f} µs"
 
 
 if __name__ == "__main__":

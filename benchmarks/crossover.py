@@ -1,39 +1,22 @@
 """Where the threaded step starts to beat the serial one.
 
 Times ``rmsopt.minimize`` with an in-place jitted gradient that leaves the
-gradient unchanged (so the step dominates), serial and threaded, interleaved,
-medians over rounds; prints the ratio per size. The crossover chosen in
-``rmsopt._cpu.PARALLEL_CROSSOVER`` comes from this script.
+gradient unchanged (so the step dominates), serial and threaded, interleaved
+in a random order each round, medians over rounds; prints the ratio per
+size. The crossover chosen in ``rmsopt._cpu.PARALLEL_CROSSOVER`` comes from
+this script. The gradient and the timing harness are
+benchmarks/benchmarks/common.py's.
 
     python benchmarks/crossover.py [--rounds 7] [sizes ...]
 """
 
 import argparse
-import statistics
-import time
 
 import numba
 import numpy as np
 
-import rmsopt
-
-
-@numba.njit
-def constant_gradient(x, out):
-    """In-place form: a constant gradient, written on the first call only."""
-    if out[0] != 1.0:
-        out[:] = 1.0
-
-
-def run(n, parallel, iterations):
-    x0 = np.linspace(-1.0, 1.0, n)
-    start = time.perf_counter()
-    res = rmsopt.minimize(lambda x: 0.0, x0, jac=constant_gradient,
-                          options={"maxiter": iterations, "gtol": 0.0,
-                                   "parallel": parallel, "lr": 1e-6})
-    elapsed = time.perf_counter() - start
-    assert res.nit == iterations, res.message
-    return elapsed / iterations
+from benchmarks.common import constant_grad_out, interleaved_rounds, \
+    medians, minimize_runner, per_iteration, zero
 
 
 def main(argv=None):
@@ -49,14 +32,16 @@ def main(argv=None):
     print("|---|---|---|---|")
     for n in args.sizes:
         iterations = max(5, int(2e7 // n))
-        for parallel in (False, True):  # compile / load from the cache
-            run(n, parallel, 2)
-        times = {False: [], True: []}
-        for _ in range(args.rounds):
-            for parallel in (False, True):
-                times[parallel].append(run(n, parallel, iterations))
-        serial = statistics.median(times[False])
-        threaded = statistics.median(times[True])
+        x0 = np.linspace(-1.0, 1.0, n)
+        runs = {parallel: minimize_runner(zero, x0, constant_grad_out,
+                                          lr=1e-6, parallel=parallel)
+                for parallel in (False, True)}
+        for run in runs.values():
+            run(2)  # compile / load from the cache
+        times = medians(interleaved_rounds(
+            {parallel: per_iteration(run, iterations)
+             for parallel, run in runs.items()}, args.rounds))
+        serial, threaded = times[False], times[True]
         print(f"| {n:,} | {serial * 1e6:.1f} | {threaded * 1e6:.1f} | "
               f"{serial / threaded:.2f} |")
 

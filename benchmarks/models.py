@@ -5,13 +5,13 @@ gap of the fitted objective (scikit-learn's scaling) between rmsopt with its
 defaults and scikit-learn with its defaults, and against scikit-learn run to
 a tight tolerance; and the median fit time of each over interleaved rounds
 (after one warm-up fit, so that numba's compilation is not counted; the
-first fit in a process also compiles, about a second per estimator).
+first fit in a process also compiles, about a second per estimator). The
+timing harness is benchmarks/benchmarks/common.py's.
 
 Run: ``python benchmarks/models.py [rounds]`` (prints a Markdown table)
 """
 
 import sys
-import time
 import warnings
 
 import numpy as np
@@ -19,6 +19,8 @@ from sklearn import datasets, linear_model
 from sklearn.exceptions import ConvergenceWarning
 
 from rmsopt import models
+
+from benchmarks.common import interleaved_rounds, medians, timed
 
 
 def load(name):
@@ -66,12 +68,6 @@ CASES = [
 ]
 
 
-def timed_fit(make, X, y):
-    start = time.perf_counter()
-    model = make().fit(X, y)
-    return time.perf_counter() - start, model
-
-
 def main(rounds=5):
     warnings.simplefilter("ignore", ConvergenceWarning)  # sklearn defaults
     print("| estimator | data (n x p) | gap vs sklearn default | gap vs "
@@ -87,16 +83,16 @@ def main(rounds=5):
         if "max_iter" in tight.get_params() and name != "Ridge":
             tight.set_params(max_iter=100000, tol=1e-10)
         f_tight = objective(tight.fit(X, y), X, y, value)
-        timed_fit(ours, X, y)  # warm-up: compile
-        t_ours, t_theirs = [], []
-        for _ in range(rounds):
-            t, m_ours = timed_fit(ours, X, y)
-            t_ours.append(t)
-            t, m_theirs = timed_fit(theirs, X, y)
-            t_theirs.append(t)
+        # A first fit of each, untimed (rmsopt's compiles): the objectives
+        # are compared on these fits.
+        m_ours, m_theirs = ours().fit(X, y), theirs().fit(X, y)
+        fit = lambda make: make().fit(X, y)  # noqa: E731
+        times = medians(interleaved_rounds(
+            {"ours": lambda: timed(fit, ours),
+             "theirs": lambda: timed(fit, theirs)}, rounds))
         f_ours = objective(m_ours, X, y, value)
         f_theirs = objective(m_theirs, X, y, value)
-        a, b = np.median(t_ours), np.median(t_theirs)
+        a, b = times["ours"], times["theirs"]
         print(f"| {name}({param}={value:g}) | {data} ({X.shape[0]} x "
               f"{X.shape[1]}) | {(f_ours - f_theirs) / abs(f_theirs):+.1e} "
               f"| {(f_ours - f_tight) / abs(f_tight):+.1e} | "

@@ -56,7 +56,10 @@ compilation is warmed up, each case gets an iteration count calibrated to
 about ``--target-ms`` per run, and every round times all cases once in a
 fresh random order. Reported: the median over rounds of the time per
 iteration, and the medians over rounds of the per-round ratios to the limit
-and to rmsopt-nb. Quote ratios: the machine is shared and noisy.
+and to rmsopt-nb. Quote ratios: the machine is shared and noisy. The
+problems, the NumPy loop, the compiled limit, the large-n kernels and the
+timing harness are benchmarks/benchmarks/common.py's, shared with
+compare_drivers.py and the asv suite.
 
 Run::
 
@@ -71,7 +74,7 @@ message; without matplotlib no chart is drawn.
 """
 
 import argparse
-import gc
+import functools
 import os
 import platform
 import random
@@ -84,10 +87,11 @@ import warnings
 
 import numba
 import numpy as np
-import scipy
-from scipy.optimize import rosen, rosen_der
 
-import rmsopt
+from benchmarks.common import ALPHA, CONSTANT_GRAD, EPS, LR, STEP_KERNELS, \
+    Problem, calibrate, constant_grad_out, fmt_time, grad_alone_runner, \
+    has_option, interleaved_rounds, limit_runner, minimize_runner, \
+    numpy_loop_runner, per_iteration, round_ratios, timed, versions, zero
 
 try:
     import torch
@@ -115,8 +119,6 @@ ROOT = os.path.dirname(HERE)
 DEFAULT_MD = os.path.join(HERE, "peers.md")
 DEFAULT_PNG = os.path.join(ROOT, "docs", "_static", "peers.png")
 
-LR, ALPHA, EPS = 1e-3, 0.99, 1e-8
-OPTIONS = dict(lr=LR, alpha=ALPHA, eps=EPS, gtol=0.0)
 CHECK_ITERS = 200
 # Least squares reaches its minimum after ~150 iterations and then orbits it
 # at a distance of about lr, where RMSProp's normalised step amplifies
@@ -127,7 +129,6 @@ CHECK_ITERS_LSQ = 100
 CHECK_RTOL = 1e-12
 LARGE_N = 10**7
 LARGE_STEPS = 10
-LARGE_G = 0.5   # the fixed gradient of the large-n runs (every element)
 
 PEERS = {
     "rmsopt-nb": "rmsopt, in-place njit jac (nopython driver)",
@@ -139,60 +140,6 @@ PEERS = {
     "optax": "optax.rmsprop in jax.jit + lax.fori_loop",
     "limit": "hand-written numba loop (compiled limit)",
 }
-JIT = dict(error_model="numpy", cache=True)
-
-
-# -- gradients --------------------------------------------------------------------
-
-@numba.njit(**JIT)
-def rosen_der_into(x, out):
-    """scipy's rosen_der, element by element, same operations in the same
-    order, written into ``out`` (rmsopt's in-place form)."""
-    n = x.shape[0]
-    for i in range(1, n - 1):
-        xm = x[i]
-        out[i] = (200.0 * (xm - x[i - 1] ** 2)
-                  - 400.0 * (x[i + 1] - xm ** 2) * xm - 2.0 * (1.0 - xm))
-    out[0] = -400.0 * x[0] * (x[1] - x[0] ** 2) - 2.0 * (1.0 - x[0])
-    out[n - 1] = 200.0 * (x[n - 1] - x[n - 2] ** 2)
-
-
-@numba.njit(**JIT)
-def lsq_grad_into(x, out, A, b):
-    """A.T @ (A @ x - b) into ``out``, one row of A at a time."""
-    m, n = A.shape
-    for j in range(n):
-        out[j] = 0.0
-    for i in range(m):
-        r = 0.0
-        for j in range(n):
-            r += A[i, j] * x[j]
-        r -= b[i]
-        for j in range(n):
-            out[j] += A[i, j] * r
-
-
-def lsq_fun(x, A, b):
-    r = A @ x - b
-    return 0.5 * float(r @ r)
-
-
-def lsq_grad(x, A, b):
-    return A.T @ (A @ x - b)
-
-
-def make_limit_loop(grad_into):
-    """The compiled limit for one gradient: the whole loop in one function."""
-    @numba.njit(error_model="numpy")
-    def loop(x, v, g, lr, alpha, one_minus_alpha, eps, n_iter, args):
-        for _ in range(n_iter):
-            grad_into(x, g, *args)
-            for i in range(x.shape[0]):
-                gi = g[i]
-                vi = alpha * v[i] + one_minus_alpha * gi * gi
-                v[i] = vi
-                x[i] = x[i] - lr * gi / (np.sqrt(vi) + eps)
-    return loop
 
 
 # -- torch and jax forms of the problems ---------------------------------------------
@@ -230,112 +177,46 @@ def jax_lsq(x, A, b):
     return 0.5 * (r @ r)
 
 
-class Problem:
-    def __init__(self, name, x0, args, fun, grad, grad_into, torch_loss,
-                 torch_grad, jax_loss, check_iters=CHECK_ITERS):
-        self.name, self.x0, self.args = name, x0, args
-        self.check_iters = check_iters
-        self.fun, self.grad, self.grad_into = fun, grad, grad_into
-        self.torch_loss, self.torch_grad = torch_loss, torch_grad
-        self.jax_loss = jax_loss
+class PeerProblem(Problem):
+    """A shared problem (rosen2, rosen100, lsq200x10) with its torch and jax
+    forms and the length of its check."""
+
+    def __init__(self, name):
+        super().__init__(name)
+        rosen = self.kind == "rosen"
+        self.torch_loss, self.torch_grad = (
+            (torch_rosen, torch_rosen_der) if rosen
+            else (torch_lsq, torch_lsq_grad))
+        self.jax_loss = None if jax is None else (
+            jax_rosen if rosen else jax_lsq)
+        self.check_iters = CHECK_ITERS if rosen else CHECK_ITERS_LSQ
 
 
 def problems():
-    out = []
-    for n in (2, 100):
-        x0 = np.empty(n)
-        x0[0::2] = -1.2
-        x0[1::2] = 1.0
-        out.append(Problem(f"Rosenbrock n={n}", x0, (), rosen, rosen_der,
-                           rosen_der_into, torch_rosen, torch_rosen_der,
-                           jax_rosen if jax else None))
-    rng = np.random.default_rng(0)
-    A = rng.standard_normal((200, 10))
-    b = rng.standard_normal(200)
-    out.append(Problem("least squares A(200,10)", np.zeros(10), (A, b),
-                       lsq_fun, lsq_grad, lsq_grad_into, torch_lsq,
-                       torch_lsq_grad, jax_lsq if jax else None,
-                       check_iters=CHECK_ITERS_LSQ))
-    return out
+    return [PeerProblem(name) for name in ("rosen2", "rosen100", "lsq200x10")]
 
 
 # -- the peers: each maker returns run(n_iter) -> final x as a NumPy array ------
 
-def make_rmsopt(p, jac, **extra):
-    def run(n_iter):
-        res = rmsopt.minimize(p.fun, p.x0, args=p.args, jac=jac,
-                              options=dict(OPTIONS, maxiter=n_iter, **extra))
-        if res.nit != n_iter or res.status != 1:
-            raise RuntimeError(f"unexpected stop: nit={res.nit}, "
-                               f"status={res.status}: {res.message}")
-        return res.x
-    return run
-
-
-def make_numpy(p):
-    def run(n_iter):
-        x = p.x0.copy()
-        v = np.zeros_like(x)
-        grad, args, sqrt = p.grad, p.args, np.sqrt
-        lr, alpha, oma, eps = LR, ALPHA, 1.0 - ALPHA, EPS
-        for _ in range(n_iter):
-            g = grad(x, *args)
-            v *= alpha
-            v += oma * g * g
-            x -= lr * g / (sqrt(v) + eps)
-        return x
-    return run
-
-
-def make_np_grad(p):
-    def run(n_iter):
-        x = p.x0.copy()
-        grad, args = p.grad, p.args
-        g = None
-        for _ in range(n_iter):
-            g = grad(x, *args)
-        return g
-    return run
-
-
-def make_limit(p):
-    loop = make_limit_loop(p.grad_into)
-
-    def run(n_iter):
-        x = p.x0.copy()
-        v = np.zeros_like(x)
-        g = np.empty_like(x)
-        loop(x, v, g, LR, ALPHA, 1.0 - ALPHA, EPS, n_iter, p.args)
-        return x
-    return run
-
-
-def make_torch_autograd(p):
+def make_torch(p, autograd):
+    """torch.optim.RMSprop with the gradient from autograd (zero_grad,
+    forward, backward, step) or hand-written and assigned to ``.grad``."""
     targs = tuple(torch.from_numpy(a) for a in p.args)
-    loss_fn = p.torch_loss
+    loss_fn, grad_fn = p.torch_loss, p.torch_grad
 
     def run(n_iter):
         x = torch.tensor(p.x0, dtype=torch.float64, requires_grad=True)
         opt = torch.optim.RMSprop([x], lr=LR, alpha=ALPHA, eps=EPS)
-        for _ in range(n_iter):
-            opt.zero_grad()
-            loss_fn(x, *targs).backward()
-            opt.step()
-        return x.detach().numpy()
-    return run
-
-
-def make_torch_handwritten(p):
-    targs = tuple(torch.from_numpy(a) for a in p.args)
-    grad_fn = p.torch_grad
-
-    def run(n_iter):
-        x = torch.tensor(p.x0, dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.RMSprop([x], lr=LR, alpha=ALPHA, eps=EPS)
-        with torch.no_grad():
+        if autograd:
             for _ in range(n_iter):
-                x.grad = grad_fn(x, *targs)
+                opt.zero_grad()
+                loss_fn(x, *targs).backward()
                 opt.step()
+        else:
+            with torch.no_grad():
+                for _ in range(n_iter):
+                    x.grad = grad_fn(x, *targs)
+                    opt.step()
         return x.detach().numpy()
     return run
 
@@ -363,15 +244,18 @@ def make_optax(p, eps_in_sqrt=False):
 
 def peer_makers():
     makers = {
-        "rmsopt-nb": lambda p: make_rmsopt(p, p.grad_into, driver="nopython"),
-        "rmsopt-np": lambda p: make_rmsopt(p, p.grad),
-        "numpy": make_numpy,
-        "np-grad": make_np_grad,
-        "limit": make_limit,
+        "rmsopt-nb": lambda p: minimize_runner(
+            p.fun, p.x0, p.grad["njit_out"], p.args, driver="nopython"),
+        "rmsopt-np": lambda p: minimize_runner(p.fun, p.x0, p.grad["numpy"],
+                                               p.args),
+        "numpy": lambda p: numpy_loop_runner(p.grad["numpy"], p.x0, p.args),
+        "np-grad": lambda p: grad_alone_runner(p.grad["numpy"], p.x0,
+                                               p.args),
+        "limit": lambda p: limit_runner(p.grad["njit_out"], p.x0, p.args),
     }
     if torch is not None:
-        makers["torch-ag"] = make_torch_autograd
-        makers["torch-hw"] = make_torch_handwritten
+        makers["torch-ag"] = functools.partial(make_torch, autograd=True)
+        makers["torch-hw"] = functools.partial(make_torch, autograd=False)
     if jax is not None:
         makers["optax"] = make_optax
     return {k: makers[k] for k in PEERS if k in makers}
@@ -400,133 +284,56 @@ def check(p, runners):
         dev = deviation(x, ref)
         if not dev <= CHECK_RTOL:
             raise AssertionError(
-                f"{p.name}: {k} disagrees with the NumPy loop after {iters} "
+                f"{p.label}: {k} disagrees with the NumPy loop after {iters} "
                 f"iterations: max |x - x_ref| / max |x_ref| = {dev:.3e} > "
                 f"{CHECK_RTOL:g}\n{k}: {x}\nnumpy: {ref}")
         notes.append(f"{k} {'bit-identical' if dev == 0 else f'{dev:.1e}'}")
     if not np.array_equal(runners["rmsopt-nb"](iters),
                           runners["limit"](iters)):
-        raise AssertionError(f"{p.name}: rmsopt-nb and the compiled limit "
+        raise AssertionError(f"{p.label}: rmsopt-nb and the compiled limit "
                              f"run the same gradient and rule but differ")
     if jax is not None:
         dev = deviation(make_optax(p, eps_in_sqrt=True)(iters), ref)
         if dev <= CHECK_RTOL:
-            raise AssertionError(f"{p.name}: the check cannot tell eps "
+            raise AssertionError(f"{p.label}: the check cannot tell eps "
                                  f"inside the sqrt from outside ({dev:.1e})")
         notes.append(f"control (optax, eps inside sqrt) {dev:.1e}: rejected")
     return f"after {iters} iterations vs the NumPy loop: " + ", ".join(notes)
-
-
-def timed(run, *a):
-    # No gc.collect() here: with numba loaded a full collection takes ~0.1 s.
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        run(*a)
-        return time.perf_counter() - start
-    finally:
-        gc.enable()
-
-
-def calibrate(run, target_s):
-    """An iteration count (1, 2 or 5 times a power of ten) for ~target_s."""
-    n_iter, t = 100, timed(run, 100)
-    while t < 0.01 and n_iter < 10**8:   # pilot too short to trust
-        n_iter *= 10
-        t = timed(run, n_iter)
-    want = target_s * n_iter / t
-    nice = [m * 10**e for e in range(2, 9) for m in (1, 2, 5)]
-    return max(100, min(nice, key=lambda k: abs(np.log(k / want))))
 
 
 def bench_small(args, rng):
     runners, counts, notes = {}, {}, {}
     makers = peer_makers()
     for p in problems():
-        runners[p.name] = {k: make(p) for k, make in makers.items()}
+        name = p.label
+        runners[name] = {k: make(p) for k, make in makers.items()}
         t0 = time.perf_counter()
-        for run in runners[p.name].values():
+        for run in runners[name].values():
             run(10)       # compiles (or loads from cache) every kernel
         warm = time.perf_counter() - t0
-        notes[p.name] = check(p, runners[p.name])
-        print(f"{p.name}: warm-up {warm:.2f} s; check {notes[p.name]}")
-        counts[p.name] = {k: calibrate(run, args.target_ms / 1e3)
-                          for k, run in runners[p.name].items()}
-    pairs = [(name, k) for name in runners for k in runners[name]]
-    per_iter = {pr: [] for pr in pairs}
-    to_limit = {pr: [] for pr in pairs}
-    to_rmsopt = {pr: [] for pr in pairs}
-    for r in range(args.rounds):
-        gc.collect()
-        rng.shuffle(pairs)
-        this = {}
-        for name, k in pairs:
-            n_iter = counts[name][k]
-            this[name, k] = timed(runners[name][k], n_iter) / n_iter
-        for (name, k), t in this.items():
-            per_iter[name, k].append(t)
-            to_limit[name, k].append(t / this[name, "limit"])
-            to_rmsopt[name, k].append(t / this[name, "rmsopt-nb"])
-        print(f"  round {r + 1}/{args.rounds} done")
+        notes[name] = check(p, runners[name])
+        print(f"{name}: warm-up {warm:.2f} s; check {notes[name]}")
+        counts[name] = {k: calibrate(run, args.target_ms / 1e3)
+                        for k, run in runners[name].items()}
+    per_iter = interleaved_rounds(
+        {(name, k): per_iteration(run, counts[name][k])
+         for name in runners for k, run in runners[name].items()},
+        args.rounds, rng,
+        progress=lambda r: print(f"  round {r}/{args.rounds} done"),
+        collect=True)
+    to_limit = round_ratios(per_iter, lambda key: (key[0], "limit"))
+    to_rmsopt = round_ratios(per_iter, lambda key: (key[0], "rmsopt-nb"))
     med = statistics.median
     rows = []
-    for name in runners:
-        for k in runners[name]:
-            ts = per_iter[name, k]
-            rows.append(dict(problem=name, peer=k, iters=counts[name][k],
-                             t=med(ts), tmin=min(ts), tmax=max(ts),
-                             limit=med(to_limit[name, k]),
-                             rmsopt=med(to_rmsopt[name, k])))
+    for (name, k), ts in per_iter.items():
+        rows.append(dict(problem=name, peer=k, iters=counts[name][k],
+                         t=med(ts), tmin=min(ts), tmax=max(ts),
+                         limit=med(to_limit[name, k]),
+                         rmsopt=med(to_rmsopt[name, k])))
     return rows
 
 
 # -- large n ---------------------------------------------------------------------------
-
-@numba.njit(error_model="numpy")
-def fill_once(x, out):
-    """In-place jac for the large-n rows: fills ``out`` on the first call
-    (rmsopt hands it a zeroed buffer), leaves it unchanged afterwards."""
-    if out[0] == 0.0:
-        out[:] = LARGE_G
-
-
-def zero_fun(x):
-    return 0.0
-
-
-@numba.njit(error_model="numpy")
-def fused_serial(x, g, v, lr, alpha, oma, eps, steps):
-    for _ in range(steps):
-        for i in range(x.shape[0]):
-            gi = g[i]
-            vi = alpha * v[i] + oma * gi * gi
-            v[i] = vi
-            x[i] = x[i] - lr * gi / (np.sqrt(vi) + eps)
-
-
-@numba.njit(error_model="numpy", parallel=True)
-def fused_parallel(x, g, v, lr, alpha, oma, eps, steps):
-    for _ in range(steps):
-        for i in numba.prange(x.shape[0]):
-            gi = g[i]
-            vi = alpha * v[i] + oma * gi * gi
-            v[i] = vi
-            x[i] = x[i] - lr * gi / (np.sqrt(vi) + eps)
-
-
-def _same_pattern_trivial(x, g, v, lr, alpha, oma, eps, steps):
-    """Read x, g, v; write x, v; next to no arithmetic: the bandwidth limit."""
-    for _ in range(steps):
-        for i in numba.prange(x.shape[0]):
-            gi = g[i]
-            v[i] = alpha * v[i] + gi
-            x[i] = x[i] - lr * gi
-
-
-trivial_serial = numba.njit(error_model="numpy")(_same_pattern_trivial)
-trivial_parallel = numba.njit(error_model="numpy", parallel=True)(
-    _same_pattern_trivial)
-
 
 def numpy_step(x, g, v, tmp):
     v *= ALPHA
@@ -558,36 +365,18 @@ LARGE = {
 DIFFERENTIAL = ("rmsopt-step", "rmsopt-step-serial")
 
 
-def rmsopt_has_option(name):
-    """Whether this rmsopt knows the option (an unknown one only warns)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", scipy.optimize.OptimizeWarning)
-        try:
-            rmsopt.minimize(rosen, np.zeros(2), jac=rosen_der,
-                            options={name: False, "maxiter": 1})
-        except scipy.optimize.OptimizeWarning:
-            return False
-    return True
-
-
 def bench_large(args, rng):
     n, steps = args.large_n, LARGE_STEPS
     x0 = np.random.default_rng(1).standard_normal(n)
-    g = np.full(n, LARGE_G)
-    serial = rmsopt_has_option("parallel")
+    g = np.full(n, CONSTANT_GRAD)   # what constant_grad_out gives rmsopt
+    serial = has_option("parallel")
     if not serial:
         print("this rmsopt has no 'parallel' option: no serial rmsopt row")
 
     def rmsopt_run(maxiter, **extra):
-        options = dict(OPTIONS, driver="nopython", maxiter=maxiter, **extra)
-
-        def run():
-            res = rmsopt.minimize(zero_fun, x0, jac=fill_once,
-                                  options=options)
-            if res.nit != maxiter:
-                raise RuntimeError(f"large n: nit={res.nit}: {res.message}")
-            return res.x
-        return run
+        run = minimize_runner(zero, x0, constant_grad_out, driver="nopython",
+                              **extra)
+        return functools.partial(run, maxiter)
 
     def numpy_run():
         x, v, tmp = x0.copy(), np.zeros(n), np.empty(n)
@@ -598,7 +387,8 @@ def bench_large(args, rng):
             return x
         return run
 
-    def numba_run(kernel):
+    def numba_run(name, parallel):
+        kernel = STEP_KERNELS[parallel][name]
         x, v = x0.copy(), np.zeros(n)
 
         def run():
@@ -630,8 +420,8 @@ def bench_large(args, rng):
     # Check: `steps` steps from x0 with fresh state agree with NumPy's.
     ref = numpy_run()().copy()
     fresh = {"rmsopt": rmsopt_run(steps)(),
-             "numba-serial": numba_run(fused_serial)(),
-             "numba-parallel": numba_run(fused_parallel)()}
+             "numba-serial": numba_run("fused_rmsprop", False)(),
+             "numba-parallel": numba_run("fused_rmsprop", True)()}
     if serial:
         fresh["rmsopt parallel=False"] = rmsopt_run(steps, parallel=False)()
     if torch is not None:
@@ -653,10 +443,10 @@ def bench_large(args, rng):
         "rmsopt-fixed": rmsopt_run(1),
         "rmsopt-call": rmsopt_run(steps),
         "numpy": numpy_run(),
-        "numba-serial": numba_run(fused_serial),
-        "numba-parallel": numba_run(fused_parallel),
-        "bandwidth-serial": numba_run(trivial_serial),
-        "bandwidth-parallel": numba_run(trivial_parallel),
+        "numba-serial": numba_run("fused_rmsprop", False),
+        "numba-parallel": numba_run("fused_rmsprop", True),
+        "bandwidth-serial": numba_run("same_traffic", False),
+        "bandwidth-parallel": numba_run("same_traffic", True),
     }
     if serial:
         cases["rmsopt-long-serial"] = rmsopt_run(steps + 1, parallel=False)
@@ -666,14 +456,11 @@ def bench_large(args, rng):
         cases["torch-1thread"] = torch_1thread(torch_run())
     for run in cases.values():
         run()     # warm-up: compile, create torch's state, touch pages
-    times = {k: [] for k in cases}
-    keys = list(cases)
-    for r in range(args.rounds):
-        gc.collect()
-        rng.shuffle(keys)
-        for k in keys:
-            times[k].append(timed(cases[k]))
-        print(f"  large n: round {r + 1}/{args.rounds} done")
+    times = interleaved_rounds(
+        {k: functools.partial(timed, run) for k, run in cases.items()},
+        args.rounds, rng,
+        progress=lambda r: print(f"  large n: round {r}/{args.rounds} done"),
+        collect=True)
     # Per step, per round. The rmsopt "step alone" rows are per-round
     # differences of two calls, so no min-max is shown for them.
     per_step = {k: [t / steps for t in times[k]] for k in
@@ -713,15 +500,6 @@ def bench_large(args, rng):
 
 # -- report ---------------------------------------------------------------------------
 
-def fmt_time(seconds):
-    us = seconds * 1e6
-    if us >= 10:
-        return f"{us:.1f} µs"
-    if us >= 1:
-        return f"{us:.2f} µs"
-    return f"{us:.3f} µs"
-
-
 def machine():
     info = {}
     try:
@@ -751,10 +529,9 @@ def machine():
             f"{l3}; {platform.system()} {platform.release()}")
 
 
-def versions():
-    parts = [f"python {platform.python_version()}", f"numpy {np.__version__}",
-             f"scipy {scipy.__version__}", f"numba {numba.__version__}",
-             f"rmsopt {rmsopt.__version__}"]
+def peer_versions():
+    """The shared versions line and the peers' packages, numba's threads."""
+    parts = [versions()]
     if torch is not None:
         parts.append(f"torch {torch.__version__} "
                      f"({torch.get_num_threads()} threads)")
@@ -956,7 +733,7 @@ def main(argv=None):
     load_start = load()
 
     header = [f"machine: {machine()}",
-              f"versions: {versions()}; {source()}",
+              f"versions: {peer_versions()}; {source()}",
               f"command: `{command()}`",
               f"rule: PyTorch's RMSprop, lr={LR}, alpha={ALPHA}, eps={EPS}, "
               f"float64, gtol=0; {args.rounds} rounds, cases in random order "

@@ -10,11 +10,9 @@ compile once); the ``track_`` methods read its numbers.
 
 import numpy as np
 
-from .common import Benchmark, checked_minimize, lsq_data, \
-    lsq_loss_and_grad, quadratic, quadratic_grad_out, require, rosen, \
-    rosen_der, rosen_der_njit, rosen_x0
-
-DRIVERS = ["python", "nopython"]
+from .common import DRIVERS, Benchmark, checked_minimize, lsq_data, \
+    lsq_loss_and_grad, measured_or_reason, quadratic, quadratic_grad_out, \
+    require, rosen, rosen_der, rosen_der_njit, rosen_x0, skip_unmeasured
 
 
 def _new_style_callback(intermediate_result):
@@ -50,6 +48,16 @@ CASES = {
 }
 
 
+def _counts(jac_form, make, driver):
+    """nit, nfev, njev, status and fun of the run ``make()`` describes."""
+    require(jac_form, driver=driver)
+    kwargs = make()
+    kwargs["options"] = dict(kwargs["options"], driver=driver)
+    res = checked_minimize(**kwargs)
+    return dict(nit=int(res.nit), nfev=int(res.nfev), njev=int(res.njev),
+                status=int(res.status), fun=float(res.fun))
+
+
 class Counts(Benchmark):
     """nit, nfev, njev, status and fun of one run per case and driver."""
 
@@ -57,32 +65,13 @@ class Counts(Benchmark):
     param_names = ["case", "driver"]
 
     def setup_cache(self):
-        results = {}
-        for case, (jac_form, make) in CASES.items():
-            for driver in DRIVERS:
-                if jac_form == "numpy" and driver == "nopython":
-                    reason = "the nopython driver needs a jitted jac"
-                else:
-                    try:
-                        require(jac_form)
-                    except NotImplementedError as exc:
-                        reason = str(exc)
-                    else:
-                        reason = None
-                if reason is not None:
-                    results[case, driver] = reason
-                    continue
-                kwargs = make()
-                kwargs["options"] = dict(kwargs["options"], driver=driver)
-                res = checked_minimize(**kwargs)
-                results[case, driver] = dict(
-                    nit=int(res.nit), nfev=int(res.nfev), njev=int(res.njev),
-                    status=int(res.status), fun=float(res.fun))
-        return results
+        return {(case, driver): measured_or_reason(_counts, jac_form, make,
+                                                   driver)
+                for case, (jac_form, make) in CASES.items()
+                for driver in DRIVERS}
 
     def setup(self, results, case, driver):
-        if isinstance(results[case, driver], str):
-            raise NotImplementedError(results[case, driver])
+        skip_unmeasured(results[case, driver])
 
     def track_nit(self, results, case, driver):
         return results[case, driver]["nit"]

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from .common import Benchmark
+from .common import LR, Benchmark
 
 # numba.cuda, imported by _cuda() on first use. A module global, not a local:
 # kernels must find it in their globals (numba's CUDA simulator,
@@ -35,7 +35,6 @@ cuda = None
 
 SIZES = [10**6, 10**7, 10**8]
 DTYPES = ["float32", "float64"]
-LR = 1e-3  # the suite's lr (common.OPTIONS); gtol=0: never stops early
 
 
 @functools.lru_cache(maxsize=None)
@@ -56,15 +55,32 @@ def _cuda():
 
 
 def _require_gpu_path():
-    """rmsopt's cuda driver, or NotImplementedError (asv: skipped)."""
+    """rmsopt's private pieces the GPU cases drive, or NotImplementedError
+    (asv: skipped).
+
+    The only place the suite imports rmsopt's private names (the step cases
+    launch the cuda driver's kernels as the driver does): where they move,
+    change this function alone.
+
+    Returns
+    -------
+    rmsopt_cuda : module
+        ``rmsopt._cuda``, its kernels loaded.
+    _cpu : module
+        ``rmsopt._cpu`` (``overflow_guard``).
+    parse_options : callable
+        ``rmsopt._options.parse_options``.
+    """
     if _cuda() is None:
         raise NotImplementedError("no CUDA GPU here")
     try:
         from rmsopt import _cuda as rmsopt_cuda
     except ImportError:
         raise NotImplementedError("this rmsopt has no GPU path") from None
+    from rmsopt import _cpu
+    from rmsopt._options import parse_options
     rmsopt_cuda._load()
-    return rmsopt_cuda
+    return rmsopt_cuda, _cpu, parse_options
 
 
 @functools.lru_cache(maxsize=None)
@@ -140,10 +156,8 @@ class _StepCase:
     """One iteration of the cuda driver on n elements, ready to launch."""
 
     def __init__(self, n, dtype):
-        rc = _require_gpu_path()
+        rc, _cpu, parse_options = _require_gpu_path()
         import rmsopt
-        from rmsopt import _cpu
-        from rmsopt._options import parse_options
         self.rc = rc
         settings = parse_options({"lr": LR, "gtol": 0.0}, n)
         self.kernels = rc.make_kernels(settings.flags, dtype)

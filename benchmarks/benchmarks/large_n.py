@@ -14,22 +14,20 @@ allocation per iteration, and a peak of about x + g + state.
 """
 
 import functools
-import statistics
-import time
 import tracemalloc
 
-import numba
 import numpy as np
 
 import rmsopt
 
-from .common import OPTIONS, Benchmark, checked_minimize, \
-    constant_grad_out, has_option, require, zero
+from .common import ALPHA, DRIVERS, EPS, LR, OPTIONS, STEP_KERNELS, \
+    Benchmark, checked_minimize, constant_grad_out, differential, \
+    has_option, interleaved_rounds, measured_or_reason, medians, \
+    per_iteration, require, skip_unmeasured, zero
 
 ITERATIONS = 10
 SIZES = [10**5, 10**6, 10**7]
 DTYPES = ["float32", "float64"]
-DRIVERS = ["python", "nopython"]
 
 
 def _options(parallel, driver, maxiter):
@@ -151,75 +149,40 @@ class PeakArrays(Benchmark):
 
 # -- ratios to hand-written kernels -------------------------------------------
 
-def _same_traffic(x, g, v, lr, alpha, one_minus_alpha, eps):
-    """Reads x, g, v and writes x, v with trivial arithmetic: the bandwidth
-    limit of the step's access pattern."""
-    for i in numba.prange(x.shape[0]):
-        gi = g[i]
-        v[i] = alpha * v[i] + gi
-        x[i] = x[i] - lr * gi
-
-
-def _fused_rmsprop(x, g, v, lr, alpha, one_minus_alpha, eps):
-    """PyTorch's update in one pass, no checks: the compiled limit."""
-    for i in numba.prange(x.shape[0]):
-        gi = g[i]
-        vi = alpha * v[i] + one_minus_alpha * gi * gi
-        v[i] = vi
-        x[i] = x[i] - lr * gi / (np.sqrt(vi) + eps)
-
-
-# Serial and threaded builds of each (prange is range when serial). Not
-# cached on disk: numba's cache key ignores parallel=, so the two builds of
-# one function would overwrite each other; they compile once, in setup_cache.
-_REFERENCES = {
-    parallel: tuple(numba.njit(parallel=parallel, error_model="numpy")(f)
-                    for f in (_same_traffic, _fused_rmsprop))
-    for parallel in (False, True)}
-
 BANDWIDTH_SIZES = [10**6, 10**7]
 ROUNDS = 3
 SHORT, LONG = 1, 6  # iterations of the two runs whose difference is timed
 
 
 def _measure(n, dtype, parallel):
-    """Seconds per step: rmsopt's and each reference's, medians over rounds.
+    """Seconds per step: rmsopt's and each kernel of
+    :data:`common.STEP_KERNELS`' (``same_traffic``, ``fused_rmsprop``),
+    medians over interleaved rounds.
 
     rmsopt's step is the difference of two runs (SHORT and LONG iterations)
-    over LONG - SHORT, which cancels the cost of the call. The cases run
-    interleaved in every round, as PERFORMANCE.md asks of ratios.
+    over LONG - SHORT, which cancels the cost of the call; a kernel runs
+    LONG - SHORT steps.
     """
     real = np.dtype(dtype).type
-    same_traffic, fused = _REFERENCES[parallel]
     x, g, v = (np.full(n, 0.5, dtype=dtype) for _ in range(3))
-    scalars = (real(OPTIONS["lr"]), real(OPTIONS["alpha"]),
-               real(1.0 - OPTIONS["alpha"]), real(OPTIONS["eps"]))
-    cases = {"rmsopt": [], "same_traffic": [], "fused_rmsprop": []}
+    scalars = (real(LR), real(ALPHA), real(1.0 - ALPHA), real(EPS))
     x0 = np.full(n, 0.5, dtype=dtype)
     options = {k: _options(parallel, "python", k) for k in (SHORT, LONG)}
     for k in (SHORT, LONG):  # warm (the python driver loads from disk)
         checked_minimize(zero, x0[:1000], constant_grad_out,
                          options=options[k], expect_nit=k)
-    for kernel in (same_traffic, fused):
-        kernel(x, g, v, *scalars)
 
     def run_rmsopt(k):
-        start = time.perf_counter()
         rmsopt.minimize(zero, x0, jac=constant_grad_out, options=options[k])
-        return time.perf_counter() - start
 
-    def run_kernel(kernel):
-        start = time.perf_counter()
-        for _ in range(LONG - SHORT):
-            kernel(x, g, v, *scalars)
-        return (time.perf_counter() - start) / (LONG - SHORT)
+    cases = {"rmsopt": differential(run_rmsopt, SHORT, LONG)}
+    for name, kernel in STEP_KERNELS[parallel].items():
+        kernel(x, g, v, *scalars, 1)  # compile
 
-    for _ in range(ROUNDS):
-        cases["rmsopt"].append((run_rmsopt(LONG) - run_rmsopt(SHORT))
-                               / (LONG - SHORT))
-        cases["same_traffic"].append(run_kernel(same_traffic))
-        cases["fused_rmsprop"].append(run_kernel(fused))
-    return {name: statistics.median(times) for name, times in cases.items()}
+        def run_kernel(steps, kernel=kernel):
+            kernel(x, g, v, *scalars, steps)
+        cases[name] = per_iteration(run_kernel, LONG - SHORT)
+    return medians(interleaved_rounds(cases, ROUNDS))
 
 
 class StepBandwidth(Benchmark):
@@ -239,20 +202,13 @@ class StepBandwidth(Benchmark):
     timeout = 300
 
     def setup_cache(self):
-        results = {}
-        for n in BANDWIDTH_SIZES:
-            for dtype in DTYPES:
-                for parallel in (False, True):
-                    try:
-                        results[n, dtype, parallel] = _measure(n, dtype,
-                                                               parallel)
-                    except NotImplementedError as exc:
-                        results[n, dtype, parallel] = str(exc)
-        return results
+        return {(n, dtype, parallel): measured_or_reason(_measure, n, dtype,
+                                                         parallel)
+                for n in BANDWIDTH_SIZES for dtype in DTYPES
+                for parallel in (False, True)}
 
     def setup(self, results, n, dtype, parallel):
-        if isinstance(results[n, dtype, parallel], str):
-            raise NotImplementedError(results[n, dtype, parallel])
+        skip_unmeasured(results[n, dtype, parallel])
 
     def track_ratio_to_same_traffic(self, results, n, dtype, parallel):
         times = results[n, dtype, parallel]

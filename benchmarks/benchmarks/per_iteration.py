@@ -14,29 +14,23 @@ machines where absolute times do not.
 """
 
 import functools
-import statistics
-import time
-
-import numba
-import numpy as np
 
 import rmsopt
 
-from .common import JAC_FORMS, OPTIONS, Benchmark, checked_minimize, problem, \
-    require
+from .common import DRIVERS, JAC_FORMS, OPTIONS, Benchmark, Problem, \
+    checked_minimize, differential, grad_alone_runner, interleaved_rounds, \
+    limit_runner, measured_or_reason, medians, minimize_runner, \
+    per_iteration, require, skip_unmeasured
 
 ITERATIONS = {"python": 1_000, "nopython": 10_000}
 
 PROBLEMS = ["rosen2", "rosen100", "rosen1000", "lsq200x10"]
-DRIVERS = ["python", "nopython"]
 
 
 @functools.lru_cache(maxsize=None)  # asv re-runs setup before every sample
 def _setup(problem_name, jac_form, driver, maxiter):
-    if jac_form == "numpy" and driver == "nopython":
-        raise NotImplementedError("the nopython driver needs a jitted jac")
-    require(jac_form)
-    fun, x0, jac, args = problem(problem_name, jac_form)
+    require(jac_form, driver=driver)
+    fun, x0, jac, args = Problem(problem_name).minimize_args(jac_form)
     options = dict(OPTIONS, maxiter=maxiter, driver=driver)
     # Warm the JIT (the jac, rmsopt's step or its compiled loop) and check
     # that the run takes every iteration without a warning.
@@ -74,35 +68,15 @@ class CallOverhead(Benchmark):
 
 # -- ratios, as PERFORMANCE.md states its targets -----------------------------
 
-@numba.njit(error_model="numpy")
-def _compiled_limit(jac, x, g, v, n_iter, lr, alpha, eps, args):
-    """The hand-written limit: an in-place jitted jac and PyTorch's update in
-    one compiled loop, no checks, no counting."""
-    one_minus_alpha = 1.0 - alpha
-    for _ in range(n_iter):
-        jac(x, g, *args)
-        for i in range(x.shape[0]):
-            gi = g[i]
-            vi = alpha * v[i] + one_minus_alpha * gi * gi
-            v[i] = vi
-            x[i] -= lr * gi / (np.sqrt(vi) + eps)
-
-
 RATIO_PROBLEMS = ["rosen2", "rosen100", "lsq200x10"]
 ROUNDS = 5
 
 
-def _seconds(func):
-    start = time.perf_counter()
-    func()
-    return time.perf_counter() - start
-
-
-def _per_iteration(problem_name):
+def _ratio_times(problem_name):
     """Seconds per iteration, medians over interleaved rounds, of:
 
     ``nopython``: rmsopt's nopython driver with the in-place jitted jac;
-    ``limit``: :func:`_compiled_limit` with the same jac;
+    ``limit``: :func:`common.compiled_limit` with the same jac;
     ``python``: rmsopt's python driver with the NumPy jac;
     ``numpy_jac``: that NumPy jac alone, called in a Python loop.
 
@@ -110,44 +84,30 @@ def _per_iteration(problem_name):
     iterations) over ``long - short``, which cancels the cost of the call.
     """
     require("njit_out")
-    jit_fun, x0, jit_jac, args = problem(problem_name, "njit_out")
-    np_fun, _, np_jac, _ = problem(problem_name, "numpy")
+    problem = Problem(problem_name)
+    jit_fun, x0, jit_jac, args = problem.minimize_args("njit_out")
+    np_fun, _, np_jac, _ = problem.minimize_args("numpy")
     lengths = {"nopython": (1_000, 11_000), "python": (100, 1_100)}
-    calls = {}
+    cases = {}
     for driver, fun, jac in (("nopython", jit_fun, jit_jac),
                              ("python", np_fun, np_jac)):
         for maxiter in lengths[driver]:
             options = dict(OPTIONS, maxiter=maxiter, driver=driver)
             checked_minimize(fun, x0, jac, args, options, expect_nit=maxiter)
-            calls[driver, maxiter] = functools.partial(
-                rmsopt.minimize, fun, x0, args=args, jac=jac, options=options)
+        run = minimize_runner(fun, x0, jac, args, driver=driver)
+        cases[driver] = differential(run, *lengths[driver])
 
     # with jac=True (least squares) fun computes the gradient
     grad_out = jit_fun if jit_jac is True else jit_jac
     np_grad = np_fun if np_jac is True else np_jac
-    n_limit = lengths["nopython"][1] - lengths["nopython"][0]
-    n_jac = lengths["python"][1] - lengths["python"][0]
-
-    def limit():
-        x, g, v = x0.copy(), np.empty_like(x0), np.zeros_like(x0)
-        _compiled_limit(grad_out, x, g, v, n_limit, OPTIONS["lr"],
-                        OPTIONS["alpha"], OPTIONS["eps"], args)
-
-    def numpy_jac():
-        for _ in range(n_jac):
-            np_grad(x0, *args)
-
-    limit()  # compile
-    times = {"nopython": [], "limit": [], "python": [], "numpy_jac": []}
-    for _ in range(ROUNDS):
-        for driver in ("nopython", "python"):
-            short, long = lengths[driver]
-            elapsed = (_seconds(calls[driver, long])
-                       - _seconds(calls[driver, short]))
-            times[driver].append(elapsed / (long - short))
-        times["limit"].append(_seconds(limit) / n_limit)
-        times["numpy_jac"].append(_seconds(numpy_jac) / n_jac)
-    return {name: statistics.median(t) for name, t in times.items()}
+    limit = limit_runner(grad_out, x0, args)
+    limit(1)  # compile
+    # the references run as many iterations as rmsopt's difference
+    steps = {driver: long - short for driver, (short, long) in lengths.items()}
+    cases["limit"] = per_iteration(limit, steps["nopython"])
+    cases["numpy_jac"] = per_iteration(grad_alone_runner(np_grad, x0, args),
+                                       steps["python"])
+    return medians(interleaved_rounds(cases, ROUNDS))
 
 
 class PerIterationRatios(Benchmark):
@@ -164,17 +124,11 @@ class PerIterationRatios(Benchmark):
     param_names = ["problem"]
 
     def setup_cache(self):
-        results = {}
-        for name in RATIO_PROBLEMS:
-            try:
-                results[name] = _per_iteration(name)
-            except NotImplementedError as exc:
-                results[name] = str(exc)
-        return results
+        return {name: measured_or_reason(_ratio_times, name)
+                for name in RATIO_PROBLEMS}
 
     def setup(self, results, problem_name):
-        if isinstance(results[problem_name], str):
-            raise NotImplementedError(results[problem_name])
+        skip_unmeasured(results[problem_name])
 
     def track_nopython_over_compiled_limit(self, results, problem_name):
         times = results[problem_name]
