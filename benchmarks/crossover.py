@@ -3,7 +3,7 @@
 Times ``rmsopt.minimize`` with an in-place jitted gradient that leaves the
 gradient unchanged (so the step dominates), serial and threaded, interleaved
 in a random order each round, medians over rounds; prints the ratio per
-size. The crossover chosen in ``rmsopt._cpu.PARALLEL_CROSSOVER`` comes from
+size. The crossover chosen in ``rmsopt._options.PARALLEL_CROSSOVER`` comes from
 this script. The gradient and the timing harness are
 benchmarks/benchmarks/common.py's.
 

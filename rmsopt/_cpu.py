@@ -391,16 +391,12 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
         # them in the array would reload them every iteration).
         (lr, alpha, one_minus_alpha, eps, momentum, weight_decay,
          gsafe) = _hyperparameters(real, scalars)
-        alpha64 = scalars[ALPHA]
-        gtol = scalars[GTOL]
-        t = scalars[T]
-        nit = scalars[NIT]
-        ngrad = scalars[NGRAD]
-        f = scalars[FVAL]
-        loss_sum = scalars[LOSS_SUM]
-        pos = int(scalars[BATCH_POS])
-        size = int(scalars[BATCH_SIZE])
-        n_samples = int(scalars[N_SAMPLES])
+        alpha64, gtol = scalars[ALPHA], scalars[GTOL]
+        t, nit, ngrad, f = scalars[T], scalars[NIT], scalars[NGRAD], \
+            scalars[FVAL]
+        # the epoch's position and loss, with mini-batches
+        loss_sum, pos = scalars[LOSS_SUM], int(scalars[BATCH_POS])
+        size, n_samples = int(scalars[BATCH_SIZE]), int(scalars[N_SAMPLES])
         per_epoch = (n_samples + size - 1) // size if batched else 0
         plateau_each = scalars[PLATEAU_EACH] != 0
         x = work[0]

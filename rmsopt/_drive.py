@@ -383,26 +383,30 @@ def python_driver(run):
                     if code in (OVERFLOW, LARGE_X) and epochs is None:
                         g = obj.grad(view)  # x moved: the checked path
                     return KERNEL_TO_STATUS[code]
+                more = True  # a gradient to compute: not an epoch's end
                 if epochs is not None:
                     pos = int(scalars[BATCH_POS]) + 1
                     scalars[BATCH_POS] = pos
-                    if pos >= per_epoch:
-                        return None  # the epoch is over
-                    args = epochs.batch_args(pos)
-                g = gradient(view, *args)
-                calls += 1
-                if (type(g) is not ndarray or g.dtype is not dtype
-                        or g.shape != shape or not g.flags.c_contiguous):
-                    g = check(g)
-                if batch_loss:
-                    scalars[FVAL] = f = obj.value_at_grad
-                    scalars[LOSS_SUM] += f
+                    more = pos < per_epoch
+                    if more:
+                        args = epochs.batch_args(pos)
+                if more:
+                    g = gradient(view, *args)
+                    calls += 1
+                    if (type(g) is not ndarray or g.dtype is not dtype
+                            or g.shape != shape or not g.flags.c_contiguous):
+                        g = check(g)
+                    if batch_loss:
+                        scalars[FVAL] = f = obj.value_at_grad
+                        scalars[LOSS_SUM] += f
                 if watch is not None:
                     run.g = g
                     obj.record(calls)
                     calls = 0
                     if watch():
                         return CALLBACK
+                if not more:
+                    return None  # the epoch is over
             return None
         finally:
             run.g = g

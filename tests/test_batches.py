@@ -240,3 +240,37 @@ def test_a_new_process_loads_the_batch_loop_from_the_disk_cache(tmp_path):
             for _ in range(2)]
     assert outs[0] == ["0", "1"]  # compiled, and written to disk
     assert outs[1] == ["1", "0"]  # loaded: nothing compiled
+
+
+@pytest.mark.parametrize("style", ["legacy", "new"])
+def test_the_callback_sees_every_iteration_in_both_drivers(style):
+    """One call per iteration, the epochs' last ones included, at the same
+    points through either driver; StopIteration at an epoch's end stops
+    both there."""
+    opts = {"lr": 0.05, "batch": {"args": (0, 1), "size": 25, "epochs": 2}}
+    seen = {}
+    for driver in ("nopython", "python"):
+        xs = seen[driver] = []
+        if style == "legacy":
+            def callback(xk):
+                xs.append(xk)
+        else:
+            def callback(intermediate_result):
+                xs.append(intermediate_result.x)
+        res = rmsopt.minimize(lsq_vg, np.zeros(4), args=(A, Y), jac=True,
+                              callback=callback,
+                              options={**opts, "driver": driver})
+        assert res.nit == 2 * 5 == len(xs)  # 103 samples: 5 batches
+    np.testing.assert_array_equal(seen["nopython"], seen["python"])
+    np.testing.assert_array_equal(seen["python"][-1], res.x)
+
+    def stop_at_first_epoch_end(xk):
+        if len(stops) == 4:
+            raise StopIteration
+        stops.append(xk)
+    for driver in ("nopython", "python"):
+        stops = []
+        res = rmsopt.minimize(lsq_vg, np.zeros(4), args=(A, Y), jac=True,
+                              callback=stop_at_first_epoch_end,
+                              options={**opts, "driver": driver})
+        assert res.status == 99 and res.nit == 5

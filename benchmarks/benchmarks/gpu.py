@@ -66,8 +66,8 @@ def _require_gpu_path():
     -------
     rmsopt_cuda : module
         ``rmsopt._cuda``, its kernels loaded.
-    _cpu : module
-        ``rmsopt._cpu`` (``overflow_guard``).
+    layout : module
+        ``rmsopt._layout`` (``overflow_guard``).
     parse_options : callable
         ``rmsopt._options.parse_options``.
     """
@@ -77,10 +77,10 @@ def _require_gpu_path():
         from rmsopt import _cuda as rmsopt_cuda
     except ImportError:
         raise NotImplementedError("this rmsopt has no GPU path") from None
-    from rmsopt import _cpu
+    from rmsopt import _layout
     from rmsopt._options import parse_options
-    rmsopt_cuda._load()
-    return rmsopt_cuda, _cpu, parse_options
+    rmsopt_cuda.load()
+    return rmsopt_cuda, _layout, parse_options
 
 
 @functools.lru_cache(maxsize=None)
@@ -156,7 +156,7 @@ class _StepCase:
     """One iteration of the cuda driver on n elements, ready to launch."""
 
     def __init__(self, n, dtype):
-        rc, _cpu, parse_options = _require_gpu_path()
+        rc, layout, parse_options = _require_gpu_path()
         import rmsopt
         self.rc = rc
         settings = parse_options({"lr": LR, "gtol": 0.0}, n)
@@ -166,12 +166,13 @@ class _StepCase:
         self.g = cuda.to_device(np.full(n, 1.0, dtype=dtype))
         self.ctrl = cuda.to_device(np.array([-1, 0] + [rc.NEVER] * 4,
                                             dtype=np.int64))
-        gsafe, _ = _cpu.overflow_guard(settings, np.dtype(dtype), 0.0, None)
+        gsafe, _ = layout.overflow_guard(settings, np.dtype(dtype), 0.0,
+                                         None)
         self.check_args = (real(0), np.float64(0.0), real(gsafe))
         self.hyper = (real(LR), real(0.99), real(0.01), real(1e-8), real(0),
                       real(0), real(1))
-        self.check = rc._configured(self.kernels[0], n)
-        self.step = rc._configured(self.kernels[1], n)
+        self.check = rc.configured(self.kernels[0], n)
+        self.step = rc.configured(self.kernels[1], n)
         self.k = 0
         self.rmsopt = rmsopt
 
