@@ -363,7 +363,7 @@ def python_driver(run):
         run.choose_threads()
     step = _cpu.step_entry_point(run.settings.flags, x.dtype.name,
                                  run.parallel)
-    gradient = obj.loop_gradient()
+    own_gradient = obj.loop_gradient()
     check, ndarray, dtype, shape = obj.check_gradient, np.ndarray, x.dtype, \
         x.shape
     watch = run.watcher()
@@ -373,7 +373,7 @@ def python_driver(run):
     per_epoch = None if epochs is None else epochs.spec.per_epoch
 
     def advance(budget):
-        g, calls, args = run.g, 0, obj.args
+        g, calls, gradient = run.g, 0, own_gradient
         try:
             for _ in range(budget):
                 if set_lr is not None:
@@ -383,30 +383,26 @@ def python_driver(run):
                     if code in (OVERFLOW, LARGE_X) and epochs is None:
                         g = obj.grad(view)  # x moved: the checked path
                     return KERNEL_TO_STATUS[code]
-                more = True  # a gradient to compute: not an epoch's end
                 if epochs is not None:
                     pos = int(scalars[BATCH_POS]) + 1
                     scalars[BATCH_POS] = pos
-                    more = pos < per_epoch
-                    if more:
-                        args = epochs.batch_args(pos)
-                if more:
-                    g = gradient(view, *args)
-                    calls += 1
-                    if (type(g) is not ndarray or g.dtype is not dtype
-                            or g.shape != shape or not g.flags.c_contiguous):
-                        g = check(g)
-                    if batch_loss:
-                        scalars[FVAL] = f = obj.value_at_grad
-                        scalars[LOSS_SUM] += f
+                    if pos >= per_epoch:
+                        return None  # the epoch's end (_drive watches it)
+                    gradient = obj.loop_gradient(epochs.batch_args(pos))
+                g = gradient(view)
+                calls += 1
+                if (type(g) is not ndarray or g.dtype is not dtype
+                        or g.shape != shape or not g.flags.c_contiguous):
+                    g = check(g)
+                if batch_loss:
+                    scalars[FVAL] = f = obj.value_at_grad
+                    scalars[LOSS_SUM] += f
                 if watch is not None:
                     run.g = g
                     obj.record(calls)
                     calls = 0
                     if watch():
                         return CALLBACK
-                if not more:
-                    return None  # the epoch is over
             return None
         finally:
             run.g = g
@@ -473,7 +469,9 @@ def nopython_driver(run, fn):
             if code in (OVERFLOW, LARGE_X) and epochs is None:
                 run.g = obj.grad(x)  # x moved: keep jac and fun at x
             return KERNEL_TO_STATUS[code]
-        if run.after_iteration():
+        epoch_end = epochs is not None and int(
+            scalars[BATCH_POS]) >= epochs.spec.per_epoch
+        if not epoch_end and run.after_iteration():  # (_drive: epoch ends)
             return CALLBACK
         if not stepwise:
             chunk = _next_chunk(chunk, elapsed)
@@ -517,6 +515,10 @@ def _drive(run, advance):
             status = advance(maxiter - run.nit)
             if status is not None:
                 return _finish_epochs(run, status)
+        # the epoch's last step, which no gradient follows: both drivers
+        # leave its callback to this loop
+        if run.after_iteration():
+            return _finish_epochs(run, CALLBACK)
         if _end_epoch(run):
             break
     return _finish_epochs(run, MAXITER)

@@ -233,7 +233,9 @@ class Objective:
         default: mini-batches pass a batch's), counted and checked: a
         C-contiguous ``(n,)`` array of x's dtype, which the compiled step's
         entry point trusts."""
-        g = self._gradient(x, *(self.args if args is None else args))
+        gradient = self._gradient if args is None else \
+            self.loop_gradient(args)
+        g = gradient(x)
         self.record(1)
         if self.gives_value:
             self.memory.check_value(self.raw_value)  # fail now, not at the end
@@ -241,30 +243,34 @@ class Objective:
             return g
         return self.check_gradient(g)
 
-    def loop_gradient(self):
-        """``gradient(x, *args)`` for a run's loop: it is the user's own
-        function where nothing needs wrapping, returns the gradient without
-        checking it (the loop checks type, dtype, shape and contiguity
-        inline, with :meth:`check_gradient` as the slow path) and counts
-        nothing: the loop counts its calls and :meth:`record` s them."""
+    def loop_gradient(self, args=None):
+        """``gradient(x)`` on ``args`` (the objective's own by default) for a
+        run's loop: it is the user's own function where nothing needs
+        wrapping, returns the gradient without checking it (the loop checks
+        type, dtype, shape and contiguity inline, with
+        :meth:`check_gradient` as the slow path) and counts nothing: the
+        loop counts its calls and :meth:`record` s them."""
         mode, out, view = self.mode, self.out, self.out_view
+        args = self.args if args is None else args
         if mode == "callable":
             jac = self.jac
             if not self.inplace:
-                return jac
+                if not args:
+                    return jac
+                return lambda x: jac(x, *args)
 
-            def gradient(x, *args):
+            def gradient(x):
                 jac(x, view, *args)
                 return out
             return gradient
         if mode == "value_and_grad":
             fun = self.fun
             if self.inplace:
-                def gradient(x, *args):
+                def gradient(x):
                     self.raw_value = fun(x, view, *args)
                     return out
             else:
-                def gradient(x, *args):
+                def gradient(x):
                     pair = fun(x, *args)
                     if type(pair) is not tuple or len(pair) != 2:
                         pair = split_pair(pair)
@@ -272,7 +278,7 @@ class Objective:
                     return g
             return gradient
 
-        def gradient(x, *args):  # finite differences count their fun calls
+        def gradient(x):  # finite differences count their fun calls
             return self._finite_difference(x, args)
         return gradient
 
