@@ -437,6 +437,7 @@ def nopython_driver(run, fn):
     else:
         mask = mask_of(epochs.spec, len(epochs.args))
     every = None if run.monitor is None else run.monitor.records_iterations
+    watch = run.watcher()
     # one iteration per chunk where Python acts between iterations
     stepwise = run.notify is not None or run.lr_function is not None
     chunk = 1 if stepwise else FIRST_CHUNK
@@ -469,10 +470,11 @@ def nopython_driver(run, fn):
             if code in (OVERFLOW, LARGE_X) and epochs is None:
                 run.g = obj.grad(x)  # x moved: keep jac and fun at x
             return KERNEL_TO_STATUS[code]
-        epoch_end = epochs is not None and int(
-            scalars[BATCH_POS]) >= epochs.spec.per_epoch
-        if not epoch_end and run.after_iteration():  # (_drive: epoch ends)
-            return CALLBACK
+        if watch is not None and not (  # (an epoch's end: _drive's)
+                epochs is not None
+                and int(scalars[BATCH_POS]) >= epochs.spec.per_epoch):
+            if watch():
+                return CALLBACK
         if not stepwise:
             chunk = _next_chunk(chunk, elapsed)
         return None
@@ -506,7 +508,7 @@ def _drive(run, advance):
             if status is not None:
                 return status
         return run.final_check()
-    status = MAXITER
+    watch = run.watcher()
     while run.nit < maxiter:
         _start_epoch(run)
         while int(run.scalars[BATCH_POS]) < epochs.spec.per_epoch:
@@ -517,7 +519,7 @@ def _drive(run, advance):
                 return _finish_epochs(run, status)
         # the epoch's last step, which no gradient follows: both drivers
         # leave its callback to this loop
-        if run.after_iteration():
+        if watch is not None and watch():
             return _finish_epochs(run, CALLBACK)
         if _end_epoch(run):
             break

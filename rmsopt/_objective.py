@@ -87,6 +87,9 @@ def split_pair(out):
 def _host_gradient(g, n, dtype, source):
     """``g`` as a contiguous ``(n,)`` NumPy array of ``dtype`` (a new one
     where it must be converted), and the dtype it came with."""
+    if (type(g) is np.ndarray and g.dtype == dtype and g.shape == (n,)
+            and g.flags.c_contiguous and g.flags.writeable):
+        return g, g.dtype  # as it is: the common case, kept cheap
     try:
         arr = np.asarray(g)
     except Exception as exc:
