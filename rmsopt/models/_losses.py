@@ -203,6 +203,7 @@ def least_squares(w, out, X, y, l2, fit_intercept):
     Returns
     -------
     f : float
+        :math:`f(w, b)`, half the mean squared residual plus the penalty.
 
     Examples
     --------
@@ -267,6 +268,7 @@ def logistic(w, out, X, y, l2, fit_intercept):
     Returns
     -------
     f : float
+        :math:`f(w, b)`, the mean log loss plus the penalty.
 
     Examples
     --------
@@ -324,6 +326,7 @@ def multinomial(w, out, X, y, l2, fit_intercept):
     Returns
     -------
     f : float
+        :math:`f(W, b)`, the mean cross-entropy plus the penalty.
 
     Examples
     --------
@@ -414,6 +417,8 @@ def poisson(w, out, X, y, l2, fit_intercept):
     Returns
     -------
     f : float
+        :math:`f(w, b)`, the mean negative log-likelihood (up to a
+        constant) plus the penalty.
 
     Examples
     --------
@@ -492,6 +497,7 @@ def huber(w, out, X, y, l2, fit_intercept, epsilon):
     Returns
     -------
     f : float
+        :math:`f(w, b, \sigma)`.
 
     Examples
     --------
