@@ -11,6 +11,8 @@ settings come as extra parameters (``lr``, ``momentum``, ``standardize``,
 """
 
 import numbers
+import re
+import textwrap
 import warnings
 
 import numpy as np
@@ -28,31 +30,63 @@ except ImportError as exc:  # pragma: no cover - exercised without sklearn
 from . import _losses
 from ._fit import check_options, rmsprop_fit, standardize
 
-_RMSPROP_PARAMS = """\
-    lr : float, default 0.01
-        RMSProp's initial learning rate; divided by ten whenever 100
-        iterations end without lowering the loss.
-    momentum : float, default 0.9
-        RMSProp's momentum (PyTorch's form).
-    batch_size : int, optional
-        Fit on mini-batches of this many samples (reshuffled every epoch,
-        with a fixed seed: the fit is reproducible) instead of the full
-        gradient; the learning rate drops after an epoch that does not
-        lower the loss on all the data, and the fit has converged when the
-        full gradient is within ``tol``. None: full gradients.
-    standardize : bool, default True
-        Fit on features centred (with an intercept) and scaled to unit
-        variance, then map the solution back: the problem solved is the same,
-        but one learning rate suits every coefficient. False fits the raw
-        features (then choose ``lr`` on the scale of the coefficients).
-    options : dict, optional
-        Further :func:`rmsopt.minimize` options (``alpha``, ``eps``,
-        ``centered``, ``driver``, ...); not ``lr``, ``maxiter``, ``gtol``,
-        ``state`` or ``disp``, which the estimator sets."""
+# Docstring parts that the estimators share: _doc puts each in place of a
+# line "%(name)s", indented as that line.
+_DOCS = {
+    "rmsprop": """\
+lr : float, default 0.01
+    RMSProp's initial learning rate; divided by ten whenever 100
+    iterations end without lowering the loss.
+momentum : float, default 0.9
+    RMSProp's momentum (PyTorch's form).
+batch_size : int, optional
+    Fit on mini-batches of this many samples (reshuffled every epoch,
+    with a fixed seed: the fit is reproducible) instead of the full
+    gradient; the learning rate drops after an epoch that does not
+    lower the loss on all the data, and the fit has converged when the
+    full gradient is within ``tol``. None: full gradients.
+standardize : bool, default True
+    Fit on features centred (with an intercept) and scaled to unit
+    variance, then map the solution back: the problem solved is the same,
+    but one learning rate suits every coefficient. False fits the raw
+    features (then choose ``lr`` on the scale of the coefficients).
+options : dict, optional
+    Further :func:`rmsopt.minimize` options (``alpha``, ``eps``,
+    ``centered``, ``driver``, ...); not ``lr``, ``maxiter``, ``gtol``,
+    ``state`` or ``disp``, which the estimator sets.""",
+    "fit_intercept, max_iter, tol": """\
+fit_intercept : bool, default True
+max_iter : int, default 10000
+tol : float, default 1e-6
+    As for :class:`Ridge`.""",
+    "n_features_in_": """\
+n_features_in_ : int
+feature_names_in_ : ndarray of str
+    Only when X has string feature names.""",
+    "X": """\
+Parameters
+----------
+X : array_like, shape (n_samples, n_features)""",
+    "X, y, sample_weight": """\
+Parameters
+----------
+X : array_like, shape (n_samples, n_features)
+y : array_like, shape (n_samples,)
+sample_weight : array_like, shape (n_samples,), optional""",
+}
 
 
 def _doc(cls):
-    cls.__doc__ = cls.__doc__.replace("    %(rmsprop)s", _RMSPROP_PARAMS)
+    """Fill the shared parts into the docstrings of ``cls`` and of the
+    methods it defines."""
+    def fill(doc):
+        return re.sub(r"^( *)%\((.+)\)s$",
+                      lambda m: textwrap.indent(_DOCS[m[2]], m[1]), doc,
+                      flags=re.M)
+    cls.__doc__ = fill(cls.__doc__)
+    for method in vars(cls).values():
+        if callable(method) and method.__doc__:
+            method.__doc__ = fill(method.__doc__)
     return cls
 
 
@@ -83,6 +117,7 @@ _SHARED_CHECKS = {
 _ALPHA = (lambda v: _real(v) and 0 <= v < np.inf, "a finite number >= 0")
 
 
+@_doc
 class _RMSPropLinear(BaseEstimator):
     """What the four estimators share: the checks of the parameters, the fit
     on standardised features (through :mod:`rmsopt.models._fit`) and the
@@ -145,6 +180,7 @@ class _RMSPropLinear(BaseEstimator):
         return X @ self.coef_.T + self.intercept_
 
 
+@_doc
 class _Regressor(RegressorMixin, _RMSPropLinear):
     """What the three regressors share: real targets, one coefficient per
     feature, and the linear prediction."""
@@ -166,9 +202,7 @@ class _Regressor(RegressorMixin, _RMSPropLinear):
     def predict(self, X):
         """Predicted targets.
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
+        %(X)s
 
         Returns
         -------
@@ -179,11 +213,7 @@ class _Regressor(RegressorMixin, _RMSPropLinear):
     def score(self, X, y, sample_weight=None):
         """R², the coefficient of determination of the predictions.
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
-        y : array_like, shape (n_samples,)
-        sample_weight : array_like, shape (n_samples,), optional
+        %(X, y, sample_weight)s
 
         Returns
         -------
@@ -224,9 +254,7 @@ class Ridge(_Regressor):
     intercept_ : float
     n_iter_ : int
         RMSProp iterations run.
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Only when X has string feature names.
+    %(n_features_in_)s
 
     Examples
     --------
@@ -301,8 +329,7 @@ class HuberRegressor(_Regressor):
     outliers_ : ndarray of bool, shape (n_samples,)
         Samples whose absolute residual exceeds ``epsilon * scale_``.
     n_iter_ : int
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
+    %(n_features_in_)s
 
     Examples
     --------
@@ -377,10 +404,7 @@ class PoissonRegressor(_Regressor):
     ----------
     alpha : float, default 1.0
         Strength of the penalty (>= 0).
-    fit_intercept : bool, default True
-    max_iter : int, default 10000
-    tol : float, default 1e-6
-        As for :class:`Ridge`.
+    %(fit_intercept, max_iter, tol)s
     %(rmsprop)s
 
     Attributes
@@ -388,8 +412,7 @@ class PoissonRegressor(_Regressor):
     coef_ : ndarray, shape (n_features,)
     intercept_ : float
     n_iter_ : int
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
+    %(n_features_in_)s
 
     Examples
     --------
@@ -442,9 +465,7 @@ class PoissonRegressor(_Regressor):
     def predict(self, X):
         """Predicted means :math:`e^{X w + b}`.
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
+        %(X)s
 
         Returns
         -------
@@ -456,11 +477,7 @@ class PoissonRegressor(_Regressor):
         """D², the fraction of Poisson deviance explained (as scikit-learn's
         ``PoissonRegressor.score``).
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
-        y : array_like, shape (n_samples,)
-        sample_weight : array_like, shape (n_samples,), optional
+        %(X, y, sample_weight)s
 
         Returns
         -------
@@ -492,10 +509,7 @@ class LogisticRegression(ClassifierMixin, _RMSPropLinear):
     ----------
     C : float, default 1.0
         Inverse strength of the penalty (> 0; ``np.inf`` for none).
-    fit_intercept : bool, default True
-    max_iter : int, default 10000
-    tol : float, default 1e-6
-        As for :class:`Ridge`.
+    %(fit_intercept, max_iter, tol)s
     %(rmsprop)s
 
     Attributes
@@ -505,8 +519,7 @@ class LogisticRegression(ClassifierMixin, _RMSPropLinear):
     intercept_ : ndarray, shape (1,) or (n_classes,)
     n_iter_ : ndarray, shape (1,)
         RMSProp iterations run.
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
+    %(n_features_in_)s
 
     Examples
     --------
@@ -577,11 +590,7 @@ class LogisticRegression(ClassifierMixin, _RMSPropLinear):
     def score(self, X, y, sample_weight=None):
         """The fraction of samples whose class is predicted right.
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
-        y : array_like, shape (n_samples,)
-        sample_weight : array_like, shape (n_samples,), optional
+        %(X, y, sample_weight)s
 
         Returns
         -------
@@ -592,9 +601,7 @@ class LogisticRegression(ClassifierMixin, _RMSPropLinear):
     def decision_function(self, X):
         """The linear scores :math:`X W^\\top + b`.
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
+        %(X)s
 
         Returns
         -------
@@ -607,9 +614,7 @@ class LogisticRegression(ClassifierMixin, _RMSPropLinear):
     def predict(self, X):
         """Predicted class labels.
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
+        %(X)s
 
         Returns
         -------
@@ -624,9 +629,7 @@ class LogisticRegression(ClassifierMixin, _RMSPropLinear):
         """Class probabilities (softmax; the logistic function for two
         classes).
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
+        %(X)s
 
         Returns
         -------
@@ -637,9 +640,7 @@ class LogisticRegression(ClassifierMixin, _RMSPropLinear):
     def predict_log_proba(self, X):
         """Logarithms of the class probabilities.
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
+        %(X)s
 
         Returns
         -------
