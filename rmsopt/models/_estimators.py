@@ -7,12 +7,10 @@ Same names, parameters, objective and attributes as scikit-learn's
 :class:`~sklearn.linear_model.HuberRegressor`, so that they can replace them
 in a pipeline and their fitted objectives can be compared. RMSProp's own
 settings come as extra parameters (``lr``, ``momentum``, ``standardize``,
-``options``). See :mod:`rmsopt.models._fit` for how a fit runs.
+``options``). See :mod:`rmsopt.models._fit` for how a fit runs, and
+:mod:`rmsopt.models._params` for what the parameters must be.
 """
 
-import numbers
-import re
-import textwrap
 import warnings
 
 import numpy as np
@@ -28,96 +26,11 @@ except ImportError as exc:  # pragma: no cover - exercised without sklearn
                       "(>= 1.6): pip install rmsopt[models]") from exc
 
 from . import _losses
-from ._fit import check_options, rmsprop_fit, standardize
-
-# Docstring parts that the estimators share: _doc puts each in place of a
-# line "%(name)s", indented as that line.
-_DOCS = {
-    "rmsprop": """\
-lr : float, default 0.01
-    RMSProp's initial learning rate; divided by ten whenever 100
-    iterations end without lowering the loss.
-momentum : float, default 0.9
-    RMSProp's momentum (PyTorch's form).
-batch_size : int, optional
-    Fit on mini-batches of this many samples (reshuffled every epoch,
-    with a fixed seed: the fit is reproducible) instead of the full
-    gradient; the learning rate drops after an epoch that does not
-    lower the loss on all the data, and the fit has converged when the
-    full gradient is within ``tol``. None: full gradients.
-standardize : bool, default True
-    Fit on features centred (with an intercept) and scaled to unit
-    variance, then map the solution back: the problem solved is the same,
-    but one learning rate suits every coefficient. False fits the raw
-    features (then choose ``lr`` on the scale of the coefficients).
-options : dict, optional
-    Further :func:`rmsopt.minimize` options (``alpha``, ``eps``,
-    ``centered``, ``driver``, ...); not ``lr``, ``maxiter``, ``gtol``,
-    ``state`` or ``disp``, which the estimator sets.""",
-    "fit_intercept, max_iter, tol": """\
-fit_intercept : bool, default True
-max_iter : int, default 10000
-tol : float, default 1e-6
-    As for :class:`Ridge`.""",
-    "n_features_in_": """\
-n_features_in_ : int
-feature_names_in_ : ndarray of str
-    Only when X has string feature names.""",
-    "X": """\
-Parameters
-----------
-X : array_like, shape (n_samples, n_features)""",
-    "X, y, sample_weight": """\
-Parameters
-----------
-X : array_like, shape (n_samples, n_features)
-y : array_like, shape (n_samples,)
-sample_weight : array_like, shape (n_samples,), optional""",
-}
+from ._fit import rmsprop_fit, standardize
+from ._params import (AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, check_params,
+                      shared_docs)
 
 
-def _doc(cls):
-    """Fill the shared parts into the docstrings of ``cls`` and of the
-    methods it defines."""
-    def fill(doc):
-        return re.sub(r"^( *)%\((.+)\)s$",
-                      lambda m: textwrap.indent(_DOCS[m[2]], m[1]), doc,
-                      flags=re.M)
-    cls.__doc__ = fill(cls.__doc__)
-    for method in vars(cls).values():
-        if callable(method) and method.__doc__:
-            method.__doc__ = fill(method.__doc__)
-    return cls
-
-
-def _real(value):
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and not np.isnan(value))
-
-
-def _count(value):
-    return (isinstance(value, numbers.Integral)
-            and not isinstance(value, bool) and value >= 1)
-
-
-# Tests of the parameters: name -> (test, what the value must be). The
-# shared ones, then each estimator's own (its ``_checks``), in this order.
-_SHARED_CHECKS = {
-    "max_iter": (_count, "an integer >= 1"),
-    "tol": (lambda v: _real(v) and v >= 0, "a number >= 0"),
-    "lr": (lambda v: _real(v) and 0 < v < np.inf, "a finite number > 0"),
-    "momentum": (lambda v: _real(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "fit_intercept": (lambda v: isinstance(v, (bool, np.bool_)),
-                      "True or False"),
-    "batch_size": (lambda v: v is None or _count(v),
-                   "None or an integer >= 1"),
-    "standardize": (lambda v: isinstance(v, (bool, np.bool_)),
-                    "True or False"),
-}
-_ALPHA = (lambda v: _real(v) and 0 <= v < np.inf, "a finite number >= 0")
-
-
-@_doc
 class _RMSPropLinear(BaseEstimator):
     """What the four estimators share: the checks of the parameters, the fit
     on standardised features (through :mod:`rmsopt.models._fit`) and the
@@ -147,7 +60,7 @@ class _RMSPropLinear(BaseEstimator):
         self : object
             The fitted estimator.
         """
-        options = self._check_params()
+        options = check_params(self, self._checks)
         X, y = self._validate_fit(X, y)
         Xs, ys, scaling = standardize(X, y, center=bool(self.fit_intercept),
                                       scale=self.standardize,
@@ -165,22 +78,13 @@ class _RMSPropLinear(BaseEstimator):
                           stacklevel=2)
         return self
 
-    def _check_params(self):
-        """Check the parameters; return the checked ``options``."""
-        for name, (ok, expected) in {**_SHARED_CHECKS, **self._checks}.items():
-            value = getattr(self, name)
-            if not ok(value):
-                raise ValueError(f"{type(self).__name__}: {name} must be "
-                                 f"{expected}, got {value!r}")
-        return check_options(self.options)
-
     def _linear_predictor(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return X @ self.coef_.T + self.intercept_
 
 
-@_doc
+@shared_docs
 class _Regressor(RegressorMixin, _RMSPropLinear):
     """What the three regressors share: real targets, one coefficient per
     feature, and the linear prediction."""
@@ -222,7 +126,7 @@ class _Regressor(RegressorMixin, _RMSPropLinear):
         return super().score(X, y, sample_weight=sample_weight)
 
 
-@_doc
+@shared_docs
 class Ridge(_Regressor):
     r"""Linear least squares with an L2 penalty, fitted with RMSProp.
 
@@ -266,7 +170,7 @@ class Ridge(_Regressor):
     0.513
     """
 
-    _checks = {"alpha": _ALPHA}
+    _checks = {"alpha": NON_NEGATIVE}
     _scale_y = True
 
     def __init__(self, alpha=1.0, *, fit_intercept=True, max_iter=10000,
@@ -289,7 +193,7 @@ class Ridge(_Regressor):
         return _losses.least_squares, np.zeros(p + fi), (Xs, ys, l2, fi), None
 
 
-@_doc
+@shared_docs
 class HuberRegressor(_Regressor):
     r"""Linear regression robust to outliers (Huber loss), fitted with
     RMSProp.
@@ -344,9 +248,7 @@ class HuberRegressor(_Regressor):
     (array([1., 2.]), 5)
     """
 
-    _checks = {"alpha": _ALPHA,
-               "epsilon": (lambda v: _real(v) and 1 <= v < np.inf,
-                           "a finite number >= 1")}
+    _checks = {"alpha": NON_NEGATIVE, "epsilon": AT_LEAST_ONE}
     _scale_y = True
 
     def __init__(self, *, epsilon=1.35, max_iter=10000, alpha=0.0001,
@@ -384,7 +286,7 @@ class HuberRegressor(_Regressor):
         self.outliers_ = residual > self.epsilon * self.scale_
 
 
-@_doc
+@shared_docs
 class PoissonRegressor(_Regressor):
     r"""Poisson regression (log link, L2 penalty), fitted with RMSProp.
 
@@ -426,7 +328,7 @@ class PoissonRegressor(_Regressor):
     (array([ 0.5, -0.3]), 1.0)
     """
 
-    _checks = {"alpha": _ALPHA}
+    _checks = {"alpha": NON_NEGATIVE}
 
     def __init__(self, *, alpha=1.0, fit_intercept=True, max_iter=10000,
                  tol=1e-6, lr=0.01, momentum=0.9, batch_size=None,
@@ -487,7 +389,7 @@ class PoissonRegressor(_Regressor):
                                 sample_weight=sample_weight, power=1)
 
 
-@_doc
+@shared_docs
 class LogisticRegression(ClassifierMixin, _RMSPropLinear):
     r"""Logistic regression (binary or multinomial, L2 penalty), fitted with
     RMSProp.
@@ -531,7 +433,7 @@ class LogisticRegression(ClassifierMixin, _RMSPropLinear):
     ((3, 4), 0.97)
     """
 
-    _checks = {"C": (lambda v: _real(v) and v > 0, "a number > 0 (or inf)")}
+    _checks = {"C": POSITIVE}
 
     def __init__(self, C=1.0, *, fit_intercept=True, max_iter=10000,
                  tol=1e-6, lr=0.01, momentum=0.9, batch_size=None,
