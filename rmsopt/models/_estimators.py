@@ -7,10 +7,10 @@ Same names, parameters, objective and attributes as scikit-learn's
 :class:`~sklearn.linear_model.HuberRegressor`, so that they can replace them
 in a pipeline and their fitted objectives can be compared. RMSProp's own
 settings come as extra parameters (``lr``, ``momentum``, ``standardize``,
-``options``). See :mod:`rmsopt._fit` for how a fit runs.
+``options``). See :mod:`rmsopt._fit` for how a fit runs, and
+:mod:`rmsopt.models._params` for what the parameters must be.
 """
 
-import numbers
 import warnings
 
 import numpy as np
@@ -26,118 +26,88 @@ except ImportError as exc:  # pragma: no cover - exercised without sklearn
                       "(>= 1.6): pip install rmsopt[models]") from exc
 
 from . import _losses
-from .._fit import check_options, rmsprop_fit
+from .._fit import rmsprop_fit
+from ._params import (AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, check_params,
+                      shared_docs)
 from ._scaling import standardize
 
-_RMSPROP_PARAMS = """\
-    lr : float, default 0.01
-        RMSProp's initial learning rate; divided by ten whenever 100
-        iterations end without lowering the loss.
-    momentum : float, default 0.9
-        RMSProp's momentum (PyTorch's form).
-    batch_size : int, optional
-        Fit on mini-batches of this many samples (reshuffled every epoch,
-        with a fixed seed: the fit is reproducible) instead of the full
-        gradient; the learning rate drops after an epoch that does not
-        lower the loss on all the data, and the fit has converged when the
-        full gradient is within ``tol``. None: full gradients.
-    standardize : bool, default True
-        Fit on features centred (with an intercept) and scaled to unit
-        variance, then map the solution back: the problem solved is the same,
-        but one learning rate suits every coefficient. False fits the raw
-        features (then choose ``lr`` on the scale of the coefficients).
-    options : dict, optional
-        Further :func:`rmsopt.minimize` options (``alpha``, ``eps``,
-        ``centered``, ``driver``, ...); not ``lr``, ``maxiter``, ``gtol``,
-        ``state`` or ``disp``, which the estimator sets."""
 
+class _RMSPropLinear(BaseEstimator):
+    """What the four estimators share: the checks of the parameters, the fit
+    on standardised features (through :mod:`rmsopt._fit`) and the
+    linear scores.
 
-def _doc(cls):
-    cls.__doc__ = cls.__doc__.replace("    %(rmsprop)s", _RMSPROP_PARAMS)
-    return cls
+    A subclass gives ``_checks`` (its own parameters' tests), ``_scale_y``,
+    and the methods ``_validate_fit`` (X and the targets the loss takes),
+    ``_problem`` (the loss, start, arguments and bounds on the standardised
+    data) and ``_set_solution`` (the fitted attributes).
+    """
 
+    _checks = {}
+    _scale_y = False  # standardise y as well (Ridge, HuberRegressor)
 
-def _check_params(est, **extra):
-    """Check the shared parameters and ``extra`` (name -> (value, test,
-    expected)); return the checked ``options``."""
-    checks = {
-        "max_iter": (est.max_iter, lambda v: isinstance(v, numbers.Integral)
-                     and not isinstance(v, bool) and v >= 1,
-                     "an integer >= 1"),
-        "tol": (est.tol, lambda v: _real(v) and v >= 0, "a number >= 0"),
-        "lr": (est.lr, lambda v: _real(v) and 0 < v < np.inf,
-               "a finite number > 0"),
-        "momentum": (est.momentum, lambda v: _real(v) and 0 <= v < 1,
-                     "a number in [0, 1)"),
-        "fit_intercept": (est.fit_intercept,
-                          lambda v: isinstance(v, (bool, np.bool_)),
-                          "True or False"),
-        "batch_size": (est.batch_size, lambda v: v is None or (
-            isinstance(v, numbers.Integral) and not isinstance(v, bool)
-            and v >= 1), "None or an integer >= 1"),
-        "standardize": (est.standardize,
-                        lambda v: isinstance(v, (bool, np.bool_)),
-                        "True or False"),
-        **extra,
-    }
-    for name, (value, ok, expected) in checks.items():
-        if not ok(value):
-            raise ValueError(f"{type(est).__name__}: {name} must be "
-                             f"{expected}, got {value!r}")
-    return check_options(est.options)
-
-
-def _real(value):
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and not np.isnan(value))
-
-
-def _finish(est, fit):
-    """Set ``n_iter_``; warn as scikit-learn does when the fit did not
-    converge."""
-    if not fit.converged:
-        warnings.warn(f"{type(est).__name__} (RMSProp) did not converge: "
-                      f"{fit.message}.", ConvergenceWarning, stacklevel=3)
-    return fit.n_iter
-
-
-def _run(est, loss, w0, args, options, bounds=None):
-    return rmsprop_fit(loss, w0, args, lr=float(est.lr),
-                       momentum=float(est.momentum),
-                       max_iter=int(est.max_iter), tol=float(est.tol),
-                       batch_size=est.batch_size,
-                       options=options, bounds=bounds)
-
-
-def _linear_map_back(ws, scaling, n_features, fit_intercept):
-    """Coefficients and intercept of the unscaled problem from the scaled
-    ones: x_std w_std + b_std = x (w_std / s) + b_std - mean . w."""
-    coef = ws[:n_features] * scaling.y_scale / scaling.x_scale
-    intercept = 0.0
-    if fit_intercept:
-        intercept = (scaling.y_mean + scaling.y_scale * ws[n_features]
-                     - float(scaling.x_mean @ coef))
-    return coef, intercept
-
-
-class _Regressor(RegressorMixin, BaseEstimator):
-    """What the three regressors share: validation of X and y, and the
-    linear prediction."""
-
-    def _validate(self, X, y):
-        return validate_data(self, X, y, dtype=np.float64, y_numeric=True)
-
-    def _linear_predictor(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        return X @ self.coef_ + self.intercept_
-
-    def predict(self, X):
-        """Predicted targets.
+    def fit(self, X, y):
+        """Fit the model.
 
         Parameters
         ----------
         X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,)
+            Targets: class labels for :class:`LogisticRegression`,
+            non-negative for :class:`PoissonRegressor`.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        options = check_params(self, self._checks)
+        X, y = self._validate_fit(X, y)
+        Xs, ys, scaling = standardize(X, y, center=bool(self.fit_intercept),
+                                      scale=self.standardize,
+                                      scale_y=self._scale_y)
+        loss, w0, args, bounds = self._problem(Xs, ys, scaling)
+        fit = rmsprop_fit(loss, w0, args, lr=float(self.lr),
+                          momentum=float(self.momentum),
+                          max_iter=int(self.max_iter), tol=float(self.tol),
+                          batch_size=self.batch_size, options=options,
+                          bounds=bounds)
+        self._set_solution(fit, scaling, X, y)
+        if not fit.converged:  # warn as scikit-learn does, at fit's caller
+            warnings.warn(f"{type(self).__name__} (RMSProp) did not "
+                          f"converge: {fit.message}.", ConvergenceWarning,
+                          stacklevel=2)
+        return self
+
+    def _linear_predictor(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return X @ self.coef_.T + self.intercept_
+
+
+@shared_docs
+class _Regressor(RegressorMixin, _RMSPropLinear):
+    """What the three regressors share: real targets, one coefficient per
+    feature, and the linear prediction."""
+
+    def _validate_fit(self, X, y):
+        return validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+
+    def _set_solution(self, fit, scaling, X, y):
+        """Coefficients and intercept of the unscaled problem from the scaled
+        ones: x_std w_std + b_std = x (w_std / s) + b_std - mean . w."""
+        ws, p = fit.w, X.shape[1]
+        self.coef_ = ws[:p] * scaling.y_scale / scaling.x_scale
+        self.intercept_ = 0.0
+        if self.fit_intercept:
+            self.intercept_ = (scaling.y_mean + scaling.y_scale * ws[p]
+                               - float(scaling.x_mean @ self.coef_))
+        self.n_iter_ = fit.n_iter
+
+    def predict(self, X):
+        """Predicted targets.
+
+        %(X)s
 
         Returns
         -------
@@ -148,11 +118,7 @@ class _Regressor(RegressorMixin, BaseEstimator):
     def score(self, X, y, sample_weight=None):
         """R², the coefficient of determination of the predictions.
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
-        y : array_like, shape (n_samples,)
-        sample_weight : array_like, shape (n_samples,), optional
+        %(X, y, sample_weight)s
 
         Returns
         -------
@@ -161,7 +127,7 @@ class _Regressor(RegressorMixin, BaseEstimator):
         return super().score(X, y, sample_weight=sample_weight)
 
 
-@_doc
+@shared_docs
 class Ridge(_Regressor):
     r"""Linear least squares with an L2 penalty, fitted with RMSProp.
 
@@ -193,9 +159,7 @@ class Ridge(_Regressor):
     intercept_ : float
     n_iter_ : int
         RMSProp iterations run.
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Only when X has string feature names.
+    %(n_features_in_)s
 
     Examples
     --------
@@ -206,6 +170,9 @@ class Ridge(_Regressor):
     >>> round(model.score(X, y), 3)
     0.513
     """
+
+    _checks = {"alpha": NON_NEGATIVE}
+    _scale_y = True
 
     def __init__(self, alpha=1.0, *, fit_intercept=True, max_iter=10000,
                  tol=1e-6, lr=0.01, momentum=0.9, batch_size=None,
@@ -220,35 +187,14 @@ class Ridge(_Regressor):
         self.standardize = standardize
         self.options = options
 
-    def fit(self, X, y):
-        """Fit the model.
-
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
-        y : array_like, shape (n_samples,)
-
-        Returns
-        -------
-        self : Ridge
-        """
-        options = _check_params(self, alpha=(
-            self.alpha, lambda v: _real(v) and 0 <= v < np.inf,
-            "a finite number >= 0"))
-        X, y = self._validate(X, y)
-        n, p = X.shape
+    def _problem(self, Xs, ys, scaling):
+        n, p = Xs.shape
         fi = bool(self.fit_intercept)
-        Xs, ys, scaling = standardize(X, y, center=fi,
-                                      scale=self.standardize, scale_y=True)
         l2 = self.alpha / (n * scaling.x_scale ** 2)
-        fit = _run(self, _losses.least_squares, np.zeros(p + fi),
-                   (Xs, ys, l2, fi), options)
-        self.coef_, self.intercept_ = _linear_map_back(fit.w, scaling, p, fi)
-        self.n_iter_ = _finish(self, fit)
-        return self
+        return _losses.least_squares, np.zeros(p + fi), (Xs, ys, l2, fi), None
 
 
-@_doc
+@shared_docs
 class HuberRegressor(_Regressor):
     r"""Linear regression robust to outliers (Huber loss), fitted with
     RMSProp.
@@ -288,8 +234,7 @@ class HuberRegressor(_Regressor):
     outliers_ : ndarray of bool, shape (n_samples,)
         Samples whose absolute residual exceeds ``epsilon * scale_``.
     n_iter_ : int
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
+    %(n_features_in_)s
 
     Examples
     --------
@@ -303,6 +248,9 @@ class HuberRegressor(_Regressor):
     >>> np.round(model.coef_, 1), int(model.outliers_[:5].sum())
     (array([1., 2.]), 5)
     """
+
+    _checks = {"alpha": NON_NEGATIVE, "epsilon": AT_LEAST_ONE}
+    _scale_y = True
 
     def __init__(self, *, epsilon=1.35, max_iter=10000, alpha=0.0001,
                  fit_intercept=True, tol=1e-6, lr=0.01, momentum=0.9,
@@ -318,29 +266,9 @@ class HuberRegressor(_Regressor):
         self.standardize = standardize
         self.options = options
 
-    def fit(self, X, y):
-        """Fit the model.
-
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
-        y : array_like, shape (n_samples,)
-
-        Returns
-        -------
-        self : HuberRegressor
-        """
-        options = _check_params(
-            self,
-            alpha=(self.alpha, lambda v: _real(v) and 0 <= v < np.inf,
-                   "a finite number >= 0"),
-            epsilon=(self.epsilon, lambda v: _real(v) and 1 <= v < np.inf,
-                     "a finite number >= 1"))
-        X, y = self._validate(X, y)
-        n, p = X.shape
+    def _problem(self, Xs, ys, scaling):
+        n, p = Xs.shape
         fi = bool(self.fit_intercept)
-        Xs, ys, scaling = standardize(X, y, center=fi,
-                                      scale=self.standardize, scale_y=True)
         # The objective is of degree one in (y, sigma), two in w: the
         # penalty gains a factor y_scale in standardised units.
         l2 = 2 * self.alpha * scaling.y_scale / (n * scaling.x_scale ** 2)
@@ -349,17 +277,17 @@ class HuberRegressor(_Regressor):
         # sigma > 0, as scikit-learn bounds it (10 machine epsilons)
         tiny = 10 * np.finfo(np.float64).eps / scaling.y_scale
         bounds = [(None, None)] * (p + fi) + [(tiny, None)]
-        fit = _run(self, _losses.huber, w0,
-                   (Xs, ys, l2, fi, float(self.epsilon)), options, bounds)
-        self.coef_, self.intercept_ = _linear_map_back(fit.w, scaling, p, fi)
+        return (_losses.huber, w0, (Xs, ys, l2, fi, float(self.epsilon)),
+                bounds)
+
+    def _set_solution(self, fit, scaling, X, y):
+        super()._set_solution(fit, scaling, X, y)
         self.scale_ = float(fit.w[-1] * scaling.y_scale)
         residual = np.abs(y - X @ self.coef_ - self.intercept_)
         self.outliers_ = residual > self.epsilon * self.scale_
-        self.n_iter_ = _finish(self, fit)
-        return self
 
 
-@_doc
+@shared_docs
 class PoissonRegressor(_Regressor):
     r"""Poisson regression (log link, L2 penalty), fitted with RMSProp.
 
@@ -379,10 +307,7 @@ class PoissonRegressor(_Regressor):
     ----------
     alpha : float, default 1.0
         Strength of the penalty (>= 0).
-    fit_intercept : bool, default True
-    max_iter : int, default 10000
-    tol : float, default 1e-6
-        As for :class:`Ridge`.
+    %(fit_intercept, max_iter, tol)s
     %(rmsprop)s
 
     Attributes
@@ -390,8 +315,7 @@ class PoissonRegressor(_Regressor):
     coef_ : ndarray, shape (n_features,)
     intercept_ : float
     n_iter_ : int
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
+    %(n_features_in_)s
 
     Examples
     --------
@@ -404,6 +328,8 @@ class PoissonRegressor(_Regressor):
     >>> np.round(model.coef_, 1), round(float(model.intercept_), 1)
     (array([ 0.5, -0.3]), 1.0)
     """
+
+    _checks = {"alpha": NON_NEGATIVE}
 
     def __init__(self, *, alpha=1.0, fit_intercept=True, max_iter=10000,
                  tol=1e-6, lr=0.01, momentum=0.9, batch_size=None,
@@ -423,45 +349,26 @@ class PoissonRegressor(_Regressor):
         tags.target_tags.positive_only = True
         return tags
 
-    def fit(self, X, y):
-        """Fit the model.
-
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
-        y : array_like, shape (n_samples,)
-            Non-negative targets.
-
-        Returns
-        -------
-        self : PoissonRegressor
-        """
-        options = _check_params(self, alpha=(
-            self.alpha, lambda v: _real(v) and 0 <= v < np.inf,
-            "a finite number >= 0"))
-        X, y = self._validate(X, y)
+    def _validate_fit(self, X, y):
+        X, y = super()._validate_fit(X, y)
         if (y < 0).any():
             raise ValueError("PoissonRegressor needs targets y >= 0; got a "
                              f"minimum of {y.min()}")
-        n, p = X.shape
+        return X, y
+
+    def _problem(self, Xs, y, scaling):
+        n, p = Xs.shape
         fi = bool(self.fit_intercept)
-        Xs, _, scaling = standardize(X, y, center=fi, scale=self.standardize,
-                                     scale_y=False)
         l2 = self.alpha / scaling.x_scale ** 2
         w0 = np.zeros(p + fi)
         if fi:  # start at the best constant model, as scikit-learn does
             w0[p] = np.log(max(float(y.mean()), np.finfo(np.float64).tiny))
-        fit = _run(self, _losses.poisson, w0, (Xs, y, l2, fi), options)
-        self.coef_, self.intercept_ = _linear_map_back(fit.w, scaling, p, fi)
-        self.n_iter_ = _finish(self, fit)
-        return self
+        return _losses.poisson, w0, (Xs, y, l2, fi), None
 
     def predict(self, X):
         """Predicted means :math:`e^{X w + b}`.
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
+        %(X)s
 
         Returns
         -------
@@ -473,11 +380,7 @@ class PoissonRegressor(_Regressor):
         """D², the fraction of Poisson deviance explained (as scikit-learn's
         ``PoissonRegressor.score``).
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
-        y : array_like, shape (n_samples,)
-        sample_weight : array_like, shape (n_samples,), optional
+        %(X, y, sample_weight)s
 
         Returns
         -------
@@ -487,8 +390,8 @@ class PoissonRegressor(_Regressor):
                                 sample_weight=sample_weight, power=1)
 
 
-@_doc
-class LogisticRegression(ClassifierMixin, BaseEstimator):
+@shared_docs
+class LogisticRegression(ClassifierMixin, _RMSPropLinear):
     r"""Logistic regression (binary or multinomial, L2 penalty), fitted with
     RMSProp.
 
@@ -509,10 +412,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     ----------
     C : float, default 1.0
         Inverse strength of the penalty (> 0; ``np.inf`` for none).
-    fit_intercept : bool, default True
-    max_iter : int, default 10000
-    tol : float, default 1e-6
-        As for :class:`Ridge`.
+    %(fit_intercept, max_iter, tol)s
     %(rmsprop)s
 
     Attributes
@@ -522,8 +422,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     intercept_ : ndarray, shape (1,) or (n_classes,)
     n_iter_ : ndarray, shape (1,)
         RMSProp iterations run.
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
+    %(n_features_in_)s
 
     Examples
     --------
@@ -534,6 +433,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     >>> model.coef_.shape, round(model.score(X, y), 2)
     ((3, 4), 0.97)
     """
+
+    _checks = {"C": POSITIVE}
 
     def __init__(self, C=1.0, *, fit_intercept=True, max_iter=10000,
                  tol=1e-6, lr=0.01, momentum=0.9, batch_size=None,
@@ -548,33 +449,21 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.standardize = standardize
         self.options = options
 
-    def fit(self, X, y):
-        """Fit the model.
-
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
-        y : array_like, shape (n_samples,)
-            Class labels.
-
-        Returns
-        -------
-        self : LogisticRegression
-        """
-        options = _check_params(self, C=(
-            self.C, lambda v: _real(v) and v > 0, "a number > 0 (or inf)"))
+    def _validate_fit(self, X, y):
+        """X, and the index of each sample's class in ``classes_``."""
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, labels = np.unique(y, return_inverse=True)
-        K = len(self.classes_)
-        if K < 2:
+        if len(self.classes_) < 2:
             raise ValueError("LogisticRegression needs samples of at least "
                              "2 classes in the data, but the data contains "
                              f"only one class: {self.classes_[0]!r}")
-        n, p = X.shape
+        return X, labels
+
+    def _problem(self, Xs, labels, scaling):
+        n, p = Xs.shape
         fi = bool(self.fit_intercept)
-        Xs, _, scaling = standardize(X, y, center=fi, scale=self.standardize,
-                                     scale_y=False)
+        K = len(self.classes_)
         l2 = 1.0 / (self.C * n * scaling.x_scale ** 2)
         # Start from the class frequencies (the best model without
         # features): a shorter path than from zero.
@@ -583,34 +472,28 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             w0 = np.zeros(p + fi)
             if fi:
                 w0[p] = np.log(freq[1] / freq[0])
-            fit = _run(self, _losses.logistic, w0,
-                       (Xs, labels.astype(np.float64), l2, fi), options)
-            coef = fit.w[:p][None, :]
-            intercept = fit.w[p:]
-        else:
-            w0 = np.zeros(K * (p + fi))
-            if fi:
-                w0[K * p:] = np.log(freq) - np.log(freq).mean()
-            fit = _run(self, _losses.multinomial, w0,
-                       (Xs, labels.astype(np.int64), l2, fi), options)
-            coef = fit.w[:K * p].reshape(K, p)
-            intercept = fit.w[K * p:]
-        self.coef_ = coef / scaling.x_scale
+            return (_losses.logistic, w0,
+                    (Xs, labels.astype(np.float64), l2, fi), None)
+        w0 = np.zeros(K * (p + fi))
         if fi:
-            self.intercept_ = intercept - self.coef_ @ scaling.x_mean
+            w0[K * p:] = np.log(freq) - np.log(freq).mean()
+        return (_losses.multinomial, w0,
+                (Xs, labels.astype(np.int64), l2, fi), None)
+
+    def _set_solution(self, fit, scaling, X, labels):
+        p = X.shape[1]
+        rows = 1 if len(self.classes_) == 2 else len(self.classes_)
+        self.coef_ = fit.w[:rows * p].reshape(rows, p) / scaling.x_scale
+        if self.fit_intercept:
+            self.intercept_ = fit.w[rows * p:] - self.coef_ @ scaling.x_mean
         else:
-            self.intercept_ = np.zeros(coef.shape[0])
-        self.n_iter_ = np.array([_finish(self, fit)])
-        return self
+            self.intercept_ = np.zeros(rows)
+        self.n_iter_ = np.array([fit.n_iter])
 
     def score(self, X, y, sample_weight=None):
         """The fraction of samples whose class is predicted right.
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
-        y : array_like, shape (n_samples,)
-        sample_weight : array_like, shape (n_samples,), optional
+        %(X, y, sample_weight)s
 
         Returns
         -------
@@ -621,26 +504,20 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def decision_function(self, X):
         """The linear scores :math:`X W^\\top + b`.
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
+        %(X)s
 
         Returns
         -------
         scores : ndarray, shape (n_samples,) for two classes (the score of
             ``classes_[1]``), else (n_samples, n_classes)
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        scores = X @ self.coef_.T + self.intercept_
+        scores = self._linear_predictor(X)
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
     def predict(self, X):
         """Predicted class labels.
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
+        %(X)s
 
         Returns
         -------
@@ -655,9 +532,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """Class probabilities (softmax; the logistic function for two
         classes).
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
+        %(X)s
 
         Returns
         -------
@@ -668,9 +543,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def predict_log_proba(self, X):
         """Logarithms of the class probabilities.
 
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
+        %(X)s
 
         Returns
         -------

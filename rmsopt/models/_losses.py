@@ -39,7 +39,13 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-_JIT = dict(cache=True, error_model="numpy", nogil=True)
+from .._layout import JIT_OPTIONS
+
+_JIT = dict(cache=True, **JIT_OPTIONS)
+# The helpers below are inlined into the losses (numba's IR inliner, or
+# LLVM's for a per-sample term passed as an argument); they keep the losses'
+# options wherever numba compiles one on its own.
+_INLINE = dict(inline="always", **JIT_OPTIONS)
 
 
 def _lam(l2, j):
@@ -62,24 +68,114 @@ def _check_l2_type(l2):
 
 
 # numba compiles the branch for the type of l2 only (a float or an array).
-@overload(_lam, inline="always", jit_options=dict(error_model="numpy"))
+@overload(_lam, inline="always",
+          jit_options=JIT_OPTIONS)
 def _lam_overload(l2, j):
     if _check_l2_type(l2) == "scalar":
         return lambda l2, j: l2
     return lambda l2, j: l2[j]
 
 
-@overload(_l2_ok, inline="always", jit_options=dict(error_model="numpy"))
+@overload(_l2_ok, inline="always",
+          jit_options=JIT_OPTIONS)
 def _l2_ok_overload(l2, p):
     if _check_l2_type(l2) == "scalar":
         return lambda l2, p: True
     return lambda l2, p: l2.size == p
 
 
-@numba.njit(inline="always", error_model="numpy")
+@numba.njit(**_INLINE)
 def _fail(out):
     out[:] = np.nan
     return np.nan
+
+
+# The checks combine with ``&``, not ``and``: without branches inside them,
+# numba prunes the reference counts that inlining their array arguments adds.
+@numba.njit(**_INLINE)
+def _data_ok(X, y, l2):
+    """One target per sample, at least one sample, ``l2`` of a good size."""
+    n, p = X.shape
+    return (y.size == n) & (n > 0) & _l2_ok(l2, p)
+
+
+@numba.njit(**_INLINE)
+def _glm_ok(w, X, y, l2, fit_intercept, n_extra):
+    """The sizes of a GLM loss's arguments agree: ``w`` holds the
+    coefficients, the intercept if ``fit_intercept``, then ``n_extra``
+    more parameters."""
+    fi = 1 if fit_intercept else 0
+    return (w.size == X.shape[1] + fi + n_extra) & _data_ok(X, y, l2)
+
+
+@numba.njit(**_INLINE)
+def _dot(X, i, w, start, z):
+    """``z + X[i] . w[start:start + p]``, summed from left to right."""
+    for j in range(X.shape[1]):
+        z += X[i, j] * w[start + j]
+    return z
+
+
+@numba.njit(**_INLINE)
+def _add_row(out, start, d, X, i):
+    """``out[start:start + p] += d * X[i]``."""
+    for j in range(X.shape[1]):
+        out[start + j] += d * X[i, j]
+
+
+@numba.njit(**_INLINE)
+def _glm_sums(term, params, w, out, X, y, fit_intercept):
+    r"""The data term of a GLM loss, summed over the samples.
+
+    ``term(X, i, w, b, y_i, params)`` gives sample ``i``'s loss, its
+    derivative ``d_i`` with respect to the linear predictor
+    :math:`x_i^\top w + b` (``b`` is 0 without an intercept), and its
+    derivative with respect to an extra parameter (0 when there is none).
+    Sets ``out`` to zero, then its coefficients' part to
+    :math:`\sum_i d_i x_i` (and the intercept's to :math:`\sum_i d_i`);
+    returns the sums of the losses and of the extra derivatives. Every sum
+    runs over the samples in order, as the losses always added them.
+    """
+    n, p = X.shape
+    b = w[p] if fit_intercept else 0.0
+    out[:] = 0.0
+    total = 0.0
+    db = 0.0
+    extra = 0.0
+    for i in range(n):
+        value, d, e = term(X, i, w, b, y[i], params)
+        total += value
+        _add_row(out, 0, d, X, i)
+        db += d
+        extra += e
+    if fit_intercept:  # the same additions as out[p] += d, in a register
+        out[p] = db
+    return total, extra
+
+
+@numba.njit(**_INLINE)
+def _mean_and_penalty(total, out, w, X, l2, n_rows):
+    """``total / n`` plus the penalty on the ``n_rows`` rows of ``p``
+    coefficients that start ``w``; divides ``out[:w.size]`` by ``n`` and adds
+    the penalty's gradient."""
+    n, p = X.shape
+    f = total / n
+    for j in range(w.size):
+        out[j] /= n
+    for k in range(n_rows):
+        for j in range(p):
+            lam = _lam(l2, j)
+            wkj = w[k * p + j]
+            f += 0.5 * lam * wkj * wkj
+            out[k * p + j] += lam * wkj
+    return f
+
+
+# The per-sample terms of the GLM losses, for _glm_sums.
+@numba.njit(**_INLINE)
+def _squared_residual(X, i, w, b, yi, params):
+    r = _dot(X, i, w, 0, b - yi)
+    return r * r, r, 0.0
 
 
 @numba.njit(**_JIT)
@@ -109,6 +205,7 @@ def least_squares(w, out, X, y, l2, fit_intercept):
     Returns
     -------
     f : float
+        :math:`f(w, b)`, half the mean squared residual plus the penalty.
 
     Examples
     --------
@@ -123,30 +220,19 @@ def least_squares(w, out, X, y, l2, fit_intercept):
     >>> bool(np.allclose(res.x, [1.0, -2.0, 0.5, 3.0], atol=0.05))
     True
     """
-    n, p = X.shape
-    fi = 1 if fit_intercept else 0
-    if w.size != p + fi or y.size != n or n == 0 or not _l2_ok(l2, p):
+    if not _glm_ok(w, X, y, l2, fit_intercept, 0):
         return _fail(out)
-    b = w[p] if fit_intercept else 0.0
-    out[:] = 0.0
-    total = 0.0
-    for i in range(n):
-        r = b - y[i]
-        for j in range(p):
-            r += X[i, j] * w[j]
-        total += r * r
-        for j in range(p):
-            out[j] += r * X[i, j]
-        if fit_intercept:
-            out[p] += r
-    f = 0.5 * total / n
-    for j in range(p + fi):
-        out[j] /= n
-    for j in range(p):
-        lam = _lam(l2, j)
-        f += 0.5 * lam * w[j] * w[j]
-        out[j] += lam * w[j]
-    return f
+    total, _ = _glm_sums(_squared_residual, (), w, out, X, y, fit_intercept)
+    return _mean_and_penalty(0.5 * total, out, w, X, l2, 1)
+
+
+@numba.njit(**_INLINE)
+def _log_loss(X, i, w, b, yi, params):
+    z = _dot(X, i, w, 0, b)
+    e = math.exp(-abs(z))
+    # sigmoid(z) without overflow on either side
+    s = 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
+    return max(z, 0.0) + math.log1p(e) - yi * z, s - yi, 0.0
 
 
 @numba.njit(**_JIT)
@@ -184,6 +270,7 @@ def logistic(w, out, X, y, l2, fit_intercept):
     Returns
     -------
     f : float
+        :math:`f(w, b)`, the mean log loss plus the penalty.
 
     Examples
     --------
@@ -196,34 +283,10 @@ def logistic(w, out, X, y, l2, fit_intercept):
     >>> round(f, 6), g  # log(2), and the mean of (0.5 - y) * [x, 1]
     (0.693147, array([-0.5,  0. ]))
     """
-    n, p = X.shape
-    fi = 1 if fit_intercept else 0
-    if w.size != p + fi or y.size != n or n == 0 or not _l2_ok(l2, p):
+    if not _glm_ok(w, X, y, l2, fit_intercept, 0):
         return _fail(out)
-    b = w[p] if fit_intercept else 0.0
-    out[:] = 0.0
-    total = 0.0
-    for i in range(n):
-        z = b
-        for j in range(p):
-            z += X[i, j] * w[j]
-        e = math.exp(-abs(z))
-        total += max(z, 0.0) + math.log1p(e) - y[i] * z
-        # sigmoid(z) without overflow on either side
-        s = 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
-        d = s - y[i]
-        for j in range(p):
-            out[j] += d * X[i, j]
-        if fit_intercept:
-            out[p] += d
-    f = total / n
-    for j in range(p + fi):
-        out[j] /= n
-    for j in range(p):
-        lam = _lam(l2, j)
-        f += 0.5 * lam * w[j] * w[j]
-        out[j] += lam * w[j]
-    return f
+    total, _ = _glm_sums(_log_loss, (), w, out, X, y, fit_intercept)
+    return _mean_and_penalty(total, out, w, X, l2, 1)
 
 
 @numba.njit(**_JIT)
@@ -265,6 +328,7 @@ def multinomial(w, out, X, y, l2, fit_intercept):
     Returns
     -------
     f : float
+        :math:`f(W, b)`, the mean cross-entropy plus the penalty.
 
     Examples
     --------
@@ -278,9 +342,8 @@ def multinomial(w, out, X, y, l2, fit_intercept):
     True
     """
     n, p = X.shape
-    fi = 1 if fit_intercept else 0
-    width = p + fi
-    if width == 0 or y.size != n or n == 0 or not _l2_ok(l2, p):
+    width = p + (1 if fit_intercept else 0)
+    if width == 0 or not _data_ok(X, y, l2):
         return _fail(out)
     K = w.size // width
     if K < 1 or K * width != w.size:
@@ -294,15 +357,11 @@ def multinomial(w, out, X, y, l2, fit_intercept):
         if c < 0 or c >= K or c != label:
             return _fail(out)
         zmax = -np.inf
-        zc = 0.0
         for k in range(K):
-            zk = w[K * p + k] if fit_intercept else 0.0
-            for j in range(p):
-                zk += X[i, j] * w[k * p + j]
-            z[k] = zk
-            zmax = max(zmax, zk)
-            if k == c:
-                zc = zk
+            bk = w[K * p + k] if fit_intercept else 0.0
+            z[k] = _dot(X, i, w, k * p, bk)
+            zmax = max(zmax, z[k])
+        zc = z[c]
         s = 0.0
         for k in range(K):
             z[k] = math.exp(z[k] - zmax)
@@ -310,20 +369,17 @@ def multinomial(w, out, X, y, l2, fit_intercept):
         total += math.log(s) + zmax - zc  # log-sum-exp - z_c
         for k in range(K):
             d = z[k] / s - (1.0 if k == c else 0.0)
-            for j in range(p):
-                out[k * p + j] += d * X[i, j]
+            _add_row(out, k * p, d, X, i)
             if fit_intercept:
                 out[K * p + k] += d
-    f = total / n
-    for j in range(w.size):
-        out[j] /= n
-    for k in range(K):
-        for j in range(p):
-            lam = _lam(l2, j)
-            wkj = w[k * p + j]
-            f += 0.5 * lam * wkj * wkj
-            out[k * p + j] += lam * wkj
-    return f
+    return _mean_and_penalty(total, out, w, X, l2, K)
+
+
+@numba.njit(**_INLINE)
+def _poisson_nll(X, i, w, b, yi, params):
+    z = _dot(X, i, w, 0, b)
+    mu = math.exp(z)
+    return mu - yi * z, mu - yi, 0.0
 
 
 @numba.njit(**_JIT)
@@ -363,6 +419,8 @@ def poisson(w, out, X, y, l2, fit_intercept):
     Returns
     -------
     f : float
+        :math:`f(w, b)`, the mean negative log-likelihood (up to a
+        constant) plus the penalty.
 
     Examples
     --------
@@ -375,32 +433,27 @@ def poisson(w, out, X, y, l2, fit_intercept):
     >>> round(float(np.exp(res.x[1])), 2)
     2.0
     """
-    n, p = X.shape
-    fi = 1 if fit_intercept else 0
-    if w.size != p + fi or y.size != n or n == 0 or not _l2_ok(l2, p):
+    if not _glm_ok(w, X, y, l2, fit_intercept, 0):
         return _fail(out)
-    b = w[p] if fit_intercept else 0.0
-    out[:] = 0.0
-    total = 0.0
-    for i in range(n):
-        z = b
-        for j in range(p):
-            z += X[i, j] * w[j]
-        mu = math.exp(z)
-        total += mu - y[i] * z
-        d = mu - y[i]
-        for j in range(p):
-            out[j] += d * X[i, j]
-        if fit_intercept:
-            out[p] += d
-    f = total / n
-    for j in range(p + fi):
-        out[j] /= n
-    for j in range(p):
-        lam = _lam(l2, j)
-        f += 0.5 * lam * w[j] * w[j]
-        out[j] += lam * w[j]
-    return f
+    total, _ = _glm_sums(_poisson_nll, (), w, out, X, y, fit_intercept)
+    return _mean_and_penalty(total, out, w, X, l2, 1)
+
+
+@numba.njit(**_INLINE)
+def _huber_term(X, i, w, b, yi, params):
+    """The loss, the derivatives in the linear predictor and in sigma."""
+    sigma, epsilon, eps2 = params
+    r = _dot(X, i, w, 0, b - yi)
+    t = r / sigma
+    if abs(t) < epsilon:
+        value = sigma + t * r          # sigma + t^2 sigma
+        d = 2.0 * t
+        dsigma = 1.0 - t * t
+    else:
+        value = sigma + (2.0 * epsilon * abs(t) - eps2) * sigma
+        d = 2.0 * epsilon if t > 0 else -2.0 * epsilon
+        dsigma = 1.0 - eps2
+    return value, d, dsigma
 
 
 @numba.njit(**_JIT)
@@ -446,6 +499,7 @@ def huber(w, out, X, y, l2, fit_intercept, epsilon):
     Returns
     -------
     f : float
+        :math:`f(w, b, \sigma)`.
 
     Examples
     --------
@@ -462,41 +516,12 @@ def huber(w, out, X, y, l2, fit_intercept, epsilon):
     >>> bool(abs(res.x[0] - 2) < 0.1)                  # least squares: 0.7
     True
     """
-    n, p = X.shape
-    fi = 1 if fit_intercept else 0
-    if w.size != p + fi + 1 or y.size != n or n == 0 or not _l2_ok(l2, p):
+    # sigma is the last parameter; an empty w has none and fails the check.
+    sigma = w[w.size - 1] if w.size > 0 else np.nan
+    if not (_glm_ok(w, X, y, l2, fit_intercept, 1) and sigma > 0.0):
         return _fail(out)
-    sigma = w[w.size - 1]
-    if not sigma > 0.0:
-        return _fail(out)
-    b = w[p] if fit_intercept else 0.0
-    out[:] = 0.0
-    total = 0.0
-    dsigma = 0.0
-    eps2 = epsilon * epsilon
-    for i in range(n):
-        r = b - y[i]
-        for j in range(p):
-            r += X[i, j] * w[j]
-        t = r / sigma
-        if abs(t) < epsilon:
-            total += sigma + t * r          # sigma + t^2 sigma
-            d = 2.0 * t
-            dsigma += 1.0 - t * t
-        else:
-            total += sigma + (2.0 * epsilon * abs(t) - eps2) * sigma
-            d = 2.0 * epsilon if t > 0 else -2.0 * epsilon
-            dsigma += 1.0 - eps2
-        for j in range(p):
-            out[j] += d * X[i, j]
-        if fit_intercept:
-            out[p] += d
+    params = (sigma, epsilon, epsilon * epsilon)
+    total, dsigma = _glm_sums(_huber_term, params, w, out, X, y,
+                              fit_intercept)
     out[w.size - 1] = dsigma
-    f = total / n
-    for j in range(w.size):
-        out[j] /= n
-    for j in range(p):
-        lam = _lam(l2, j)
-        f += 0.5 * lam * w[j] * w[j]
-        out[j] += lam * w[j]
-    return f
+    return _mean_and_penalty(total, out, w, X, l2, 1)

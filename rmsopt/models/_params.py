@@ -1,0 +1,119 @@
+"""The parameters of the estimators of :mod:`rmsopt.models`: what each must
+be, and the parts of the estimators' docstrings that describe more than one
+of them.
+
+No scikit-learn here (the estimators' module needs it): this module imports,
+and its doctests collect, where that optional extra is not installed.
+"""
+
+import numbers
+import re
+import textwrap
+
+import numpy as np
+
+from .._fit import check_options
+
+# Docstring parts that the estimators share: shared_docs puts each in place
+# of a line "%(name)s", indented as that line.
+DOCS = {
+    "rmsprop": """\
+lr : float, default 0.01
+    RMSProp's initial learning rate; divided by ten whenever 100
+    iterations end without lowering the loss.
+momentum : float, default 0.9
+    RMSProp's momentum (PyTorch's form).
+batch_size : int, optional
+    Fit on mini-batches of this many samples (reshuffled every epoch,
+    with a fixed seed: the fit is reproducible) instead of the full
+    gradient; the learning rate drops after an epoch that does not
+    lower the loss on all the data, and the fit has converged when the
+    full gradient is within ``tol``. None: full gradients.
+standardize : bool, default True
+    Fit on features centred (with an intercept) and scaled to unit
+    variance, then map the solution back: the problem solved is the same,
+    but one learning rate suits every coefficient. False fits the raw
+    features (then choose ``lr`` on the scale of the coefficients).
+options : dict, optional
+    Further :func:`rmsopt.minimize` options (``alpha``, ``eps``,
+    ``centered``, ``driver``, ...); not ``lr``, ``maxiter``, ``gtol``,
+    ``state`` or ``disp``, which the estimator sets.""",
+    "fit_intercept, max_iter, tol": """\
+fit_intercept : bool, default True
+max_iter : int, default 10000
+tol : float, default 1e-6
+    As for :class:`Ridge`.""",
+    "n_features_in_": """\
+n_features_in_ : int
+feature_names_in_ : ndarray of str
+    Only when X has string feature names.""",
+    "X": """\
+Parameters
+----------
+X : array_like, shape (n_samples, n_features)""",
+    "X, y, sample_weight": """\
+Parameters
+----------
+X : array_like, shape (n_samples, n_features)
+y : array_like, shape (n_samples,)
+sample_weight : array_like, shape (n_samples,), optional""",
+}
+
+
+def shared_docs(cls):
+    """Fill the parts of :data:`DOCS` into the docstrings of ``cls`` and of
+    the methods it defines."""
+    def fill(doc):
+        return re.sub(r"^( *)%\((.+)\)s$",
+                      lambda m: textwrap.indent(DOCS[m[2]], m[1]), doc,
+                      flags=re.M)
+    cls.__doc__ = fill(cls.__doc__)
+    for method in vars(cls).values():
+        if callable(method) and method.__doc__:
+            method.__doc__ = fill(method.__doc__)
+    return cls
+
+
+def _real(value):
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and not np.isnan(value))
+
+
+def _count(value):
+    return (isinstance(value, numbers.Integral)
+            and not isinstance(value, bool) and value >= 1)
+
+
+def _flag(value):
+    return isinstance(value, (bool, np.bool_))
+
+
+# Tests of the parameters: (test, what the value must be). Those of every
+# estimator by name, then those that an estimator names for its own.
+SHARED_CHECKS = {
+    "max_iter": (_count, "an integer >= 1"),
+    "tol": (lambda v: _real(v) and v >= 0, "a number >= 0"),
+    "lr": (lambda v: _real(v) and 0 < v < np.inf, "a finite number > 0"),
+    "momentum": (lambda v: _real(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "fit_intercept": (_flag, "True or False"),
+    "batch_size": (lambda v: v is None or _count(v),
+                   "None or an integer >= 1"),
+    "standardize": (_flag, "True or False"),
+}
+NON_NEGATIVE = (lambda v: _real(v) and 0 <= v < np.inf,
+                "a finite number >= 0")
+AT_LEAST_ONE = (lambda v: _real(v) and 1 <= v < np.inf,
+                "a finite number >= 1")
+POSITIVE = (lambda v: _real(v) and v > 0, "a number > 0 (or inf)")
+
+
+def check_params(est, checks):
+    """Check the parameters of ``est``, those of :data:`SHARED_CHECKS` then
+    ``checks`` (name -> (test, expected)), and raise a ValueError that names
+    the first that fails; return its ``options``, checked."""
+    for name, (ok, expected) in {**SHARED_CHECKS, **checks}.items():
+        value = getattr(est, name)
+        if not ok(value):
+            raise ValueError(f"{type(est).__name__}: {name} must be "
+                             f"{expected}, got {value!r}")
+    return check_options(est.options)
