@@ -19,6 +19,8 @@ import math
 import numbers
 from typing import NamedTuple
 
+from ._docs import filled
+
 CONSTANT, STEP, EXPONENTIAL, COSINE, INVERSE_TIME, WARMUP, PLATEAU = range(7)
 _NAMES = ("constant", "step", "exponential", "cosine", "inverse_time",
           "linear_warmup", "reduce_on_plateau")
@@ -100,20 +102,14 @@ def _make(kind, *params):
                     + (0.0,) * (N_PARAMS - len(params)))
 
 
-_WARMUP_PARAMETERS = """\
+# The warm-up parameters the decaying schedules share.
+_warmup_doc = filled({"warmup": """\
 warmup_steps : int, default 0
-        First warm up linearly from ``warmup_start * lr`` to ``lr`` over
-        this many steps (as ``linear_warmup``), then run this schedule from
-        its step 0: PyTorch's ``SequentialLR`` of ``LinearLR`` and it.
-    warmup_start : float, default 1/3
-        The warm-up's starting factor, in [0, 1]."""
-
-
-def _warmup_doc(function):
-    """Fill in the warm-up parameters the decaying schedules share."""
-    function.__doc__ = function.__doc__.replace("%(warmup)s",
-                                                _WARMUP_PARAMETERS)
-    return function
+    First warm up linearly from ``warmup_start * lr`` to ``lr`` over
+    this many steps (as ``linear_warmup``), then run this schedule from
+    its step 0: PyTorch's ``SequentialLR`` of ``LinearLR`` and it.
+warmup_start : float, default 1/3
+    The warm-up's starting factor, in [0, 1]."""})
 
 
 def _with_warmup(schedule, warmup_steps, warmup_start):

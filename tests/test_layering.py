@@ -24,6 +24,7 @@ LAYERS = [
     "rmsopt.models",
     "rmsopt.models.conftest",
     "rmsopt.models._estimators",
+    "rmsopt.models._params",
     "rmsopt.models._scaling",
     "rmsopt.models._losses",
     "rmsopt._curve_fit",
@@ -42,6 +43,7 @@ LAYERS = [
     "rmsopt._result",
     "rmsopt._layout",     # the kernel ABI both backends share
     "rmsopt._rule",       # the math
+    "rmsopt._docs",       # docstring parts written once
 ]
 
 # The most lines a module may have ("small modules, one concern each").

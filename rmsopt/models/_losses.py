@@ -39,9 +39,25 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
+from .._docs import filled
 from .._layout import JIT_OPTIONS
 
 _JIT = dict(cache=True, **JIT_OPTIONS)
+
+# The parameters the losses share, written once (rmsopt._docs).
+_shared_docs = filled({
+    "w": """\
+w : ndarray, shape (n_features,) or (n_features + 1,)
+    Coefficients, then the intercept if ``fit_intercept``.""",
+    "out, X, y": """\
+out : ndarray, shape like ``w``
+    Receives the gradient.
+X : ndarray, shape (n_samples, n_features)
+y : ndarray, shape (n_samples,)""",
+    "l2, fit_intercept": """\
+l2 : float or ndarray of shape (n_features,)
+fit_intercept : bool""",
+})
 # The helpers below are inlined into the losses (numba's IR inliner, or
 # LLVM's for a per-sample term passed as an argument); they keep the losses'
 # options wherever numba compiles one on its own.
@@ -179,6 +195,7 @@ def _squared_residual(X, i, w, b, yi, params):
 
 
 @numba.njit(**_JIT)
+@_shared_docs
 def least_squares(w, out, X, y, l2, fit_intercept):
     r"""Least squares with an L2 penalty (ridge), and its gradient.
 
@@ -194,10 +211,7 @@ def least_squares(w, out, X, y, l2, fit_intercept):
     ----------
     w : ndarray, shape (n_features,) or (n_features + 1,)
         Coefficients, then the intercept :math:`b` if ``fit_intercept``.
-    out : ndarray, shape like ``w``
-        Receives the gradient.
-    X : ndarray, shape (n_samples, n_features)
-    y : ndarray, shape (n_samples,)
+    %(out, X, y)s
     l2 : float or ndarray of shape (n_features,)
         :math:`\lambda`.
     fit_intercept : bool
@@ -236,6 +250,7 @@ def _log_loss(X, i, w, b, yi, params):
 
 
 @numba.njit(**_JIT)
+@_shared_docs
 def logistic(w, out, X, y, l2, fit_intercept):
     r"""Binary logistic regression (log loss) with an L2 penalty.
 
@@ -256,16 +271,11 @@ def logistic(w, out, X, y, l2, fit_intercept):
 
     Parameters
     ----------
-    w : ndarray, shape (n_features,) or (n_features + 1,)
-        Coefficients, then the intercept if ``fit_intercept``.
-    out : ndarray, shape like ``w``
-        Receives the gradient.
-    X : ndarray, shape (n_samples, n_features)
-    y : ndarray, shape (n_samples,)
+    %(w)s
+    %(out, X, y)s
         Labels 0 or 1 (any real values in [0, 1] are accepted as
         probabilities).
-    l2 : float or ndarray of shape (n_features,)
-    fit_intercept : bool
+    %(l2, fit_intercept)s
 
     Returns
     -------
@@ -290,6 +300,7 @@ def logistic(w, out, X, y, l2, fit_intercept):
 
 
 @numba.njit(**_JIT)
+@_shared_docs
 def multinomial(w, out, X, y, l2, fit_intercept):
     r"""Multinomial logistic regression (softmax cross-entropy) with L2.
 
@@ -316,14 +327,10 @@ def multinomial(w, out, X, y, l2, fit_intercept):
     w : ndarray, shape (K * n_features,) or (K * (n_features + 1),)
         ``W`` in row-major order, then the ``K`` intercepts if
         ``fit_intercept``. ``K`` is inferred from the size of ``w``.
-    out : ndarray, shape like ``w``
-        Receives the gradient.
-    X : ndarray, shape (n_samples, n_features)
-    y : ndarray, shape (n_samples,)
+    %(out, X, y)s
         Class indices ``0, ..., K - 1`` (integers, or floats holding them).
         Anything else gives NaN.
-    l2 : float or ndarray of shape (n_features,)
-    fit_intercept : bool
+    %(l2, fit_intercept)s
 
     Returns
     -------
@@ -383,6 +390,7 @@ def _poisson_nll(X, i, w, b, yi, params):
 
 
 @numba.njit(**_JIT)
+@_shared_docs
 def poisson(w, out, X, y, l2, fit_intercept):
     r"""Poisson regression with the log link and an L2 penalty.
 
@@ -406,15 +414,10 @@ def poisson(w, out, X, y, l2, fit_intercept):
 
     Parameters
     ----------
-    w : ndarray, shape (n_features,) or (n_features + 1,)
-        Coefficients, then the intercept if ``fit_intercept``.
-    out : ndarray, shape like ``w``
-        Receives the gradient.
-    X : ndarray, shape (n_samples, n_features)
-    y : ndarray, shape (n_samples,)
+    %(w)s
+    %(out, X, y)s
         Non-negative targets (counts or rates).
-    l2 : float or ndarray of shape (n_features,)
-    fit_intercept : bool
+    %(l2, fit_intercept)s
 
     Returns
     -------
@@ -457,6 +460,7 @@ def _huber_term(X, i, w, b, yi, params):
 
 
 @numba.njit(**_JIT)
+@_shared_docs
 def huber(w, out, X, y, l2, fit_intercept, epsilon):
     r"""Huber regression with a scale estimated jointly (Owen's form).
 
@@ -486,12 +490,8 @@ def huber(w, out, X, y, l2, fit_intercept, epsilon):
     w : ndarray, shape (n_features + 1,) or (n_features + 2,)
         Coefficients, the intercept if ``fit_intercept``, then
         :math:`\sigma`.
-    out : ndarray, shape like ``w``
-        Receives the gradient.
-    X : ndarray, shape (n_samples, n_features)
-    y : ndarray, shape (n_samples,)
-    l2 : float or ndarray of shape (n_features,)
-    fit_intercept : bool
+    %(out, X, y)s
+    %(l2, fit_intercept)s
     epsilon : float
         Where the loss turns from quadratic to linear, in units of
         :math:`\sigma`.

@@ -7,15 +7,14 @@ and its doctests collect, where that optional extra is not installed.
 """
 
 import numbers
-import re
-import textwrap
 
 import numpy as np
 
+from .._docs import filled
 from .._fit import check_options
 
 # Docstring parts that the estimators share: shared_docs puts each in place
-# of a line "%(name)s", indented as that line.
+# of a line "%(name)s", indented as that line (rmsopt._docs).
 DOCS = {
     "rmsprop": """\
 lr : float, default 0.01
@@ -60,18 +59,9 @@ sample_weight : array_like, shape (n_samples,), optional""",
 }
 
 
-def shared_docs(cls):
-    """Fill the parts of :data:`DOCS` into the docstrings of ``cls`` and of
-    the methods it defines."""
-    def fill(doc):
-        return re.sub(r"^( *)%\((.+)\)s$",
-                      lambda m: textwrap.indent(DOCS[m[2]], m[1]), doc,
-                      flags=re.M)
-    cls.__doc__ = fill(cls.__doc__)
-    for method in vars(cls).values():
-        if callable(method) and method.__doc__:
-            method.__doc__ = fill(method.__doc__)
-    return cls
+# Fills the parts of DOCS into the docstrings of an estimator and of the
+# methods it defines.
+shared_docs = filled(DOCS)
 
 
 def _real(value):
