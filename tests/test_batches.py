@@ -9,26 +9,8 @@ import pytest
 import rmsopt
 from rmsopt import schedules
 from rmsopt.models import least_squares
-from test_drivers import assert_same
-
-RNG = np.random.default_rng(0)
-A = RNG.standard_normal((103, 4))
-Y = A @ np.arange(1.0, 5.0) + 0.1 * RNG.standard_normal(103)
-
-
-@numba.njit(cache=True)
-def lsq_vg(w, a, y):
-    r = a @ w - y
-    return 0.5 * (r @ r) / y.size, a.T @ r / y.size
-
-
-@numba.njit(cache=True)
-def lsq_grad(w, a, y):
-    return a.T @ (a @ w - y) / y.size
-
-
-def lsq_value(w, a, y):
-    return float(lsq_vg(w, a, y)[0])
+from problems import (BATCH_A as A, BATCH_Y as Y, assert_same,
+                      lsq_grad_jit as lsq_grad, lsq_value, lsq_vg)
 
 
 def both(fun, x0, args, jac=True, **opts):
@@ -226,7 +208,7 @@ def test_a_new_process_loads_the_batch_loop_from_the_disk_cache(tmp_path):
         "import numpy as np, rmsopt\n"
         "from rmsopt import _cpu\n"
         "from rmsopt._options import parse_options\n"
-        "from test_batches import lsq_vg, A, Y\n"
+        "from problems import lsq_vg, BATCH_A as A, BATCH_Y as Y\n"
         "rmsopt.minimize(lsq_vg, np.zeros(4), args=(A, Y), jac=True,\n"
         "    options={'batch': {'args': (0, 1), 'size': 10, 'epochs': 1}})\n"
         "d = _cpu.make_loop(parse_options({}, 4).flags, 'float64',"

@@ -8,7 +8,7 @@ from numpy.testing import assert_allclose
 from scipy.optimize import Bounds, OptimizeResult, OptimizeWarning
 
 import rmsopt
-from conftest import X0, rosen, rosen_der, rosen_python_grad
+from problems import X0, rosen, rosen_der, rosen_python_grad
 
 
 def quad(x):
