@@ -116,23 +116,6 @@ def test_hyperparameters_beyond_the_overflow_proof_are_guarded():
     np.testing.assert_array_equal(res.x, np.ones(2))
 
 
-def test_overflow_guard_keeps_the_fast_path_for_ordinary_settings():
-    from rmsopt._layout import overflow_guard
-    from rmsopt._options import parse_options
-    for dtype in (np.float32, np.float64):
-        for options in ({}, {"convention": "tf1", "momentum": 0.9},
-                        {"centered": True, "bias_correction": True,
-                         "weight_decay": 0.1, "eps_in_sqrt": True}):
-            settings = parse_options(options, 3)
-            gsafe, guard = overflow_guard(settings, dtype, 1.0, None)
-            assert not guard, (dtype, options)
-            assert gsafe * gsafe < np.finfo(dtype).max
-    settings = parse_options({"eps": 1e-30}, 3)
-    assert overflow_guard(settings, np.float32, 1.0, None)[1]
-    settings = parse_options({}, 3)
-    assert overflow_guard(settings, np.float32, 1e38, None)[1]  # huge x0
-
-
 def test_an_unguarded_step_past_a_quarter_of_the_maximum_stops_the_run():
     # Practically unreachable through minimize (the proof bounds each step
     # far below it), so drive the unguarded kernel directly.
