@@ -116,22 +116,6 @@ def test_hyperparameters_beyond_the_overflow_proof_are_guarded():
     np.testing.assert_array_equal(res.x, np.ones(2))
 
 
-def test_an_unguarded_step_past_a_quarter_of_the_maximum_stops_the_run():
-    # Practically unreachable through minimize (the proof bounds each step
-    # far below it), so drive the unguarded kernel directly.
-    from rmsopt import _cpu, _layout
-    from rmsopt._options import parse_options
-    settings = parse_options({"lr": 1.0}, 2)
-    step = _cpu.make_step(settings.flags, "float32")
-    work = np.zeros((2, 2), np.float32)
-    work[0] = [8.0e37, 1.0]                  # just below max/4 = 8.5e37
-    scalars = np.zeros(_layout.N_SCALARS)
-    scalars[:_layout.GSAFE + 1] = [1e37, 0.99, 0.01, 1e-8, 0, 0, 0, 1e30]
-    code = step(work, np.array([-1.0, 1.0], np.float32), scalars, True)
-    assert code == _layout.LARGE_X
-    assert np.isfinite(work).all() and work[0, 0] > 8.5e37
-
-
 def test_non_finite_objective_is_never_success():
     # scipy reports success here (zero gradient); rmsopt does not.
     res = rmsopt.minimize(lambda x: np.inf, np.ones(2),
