@@ -8,27 +8,10 @@ import pytest
 
 import rmsopt
 from rmsopt import schedules
+from rmsopt._batches import Epochs, mask_of, parse_batches
 from rmsopt.models import least_squares
-from test_drivers import assert_same
-
-RNG = np.random.default_rng(0)
-A = RNG.standard_normal((103, 4))
-Y = A @ np.arange(1.0, 5.0) + 0.1 * RNG.standard_normal(103)
-
-
-@numba.njit(cache=True)
-def lsq_vg(w, a, y):
-    r = a @ w - y
-    return 0.5 * (r @ r) / y.size, a.T @ r / y.size
-
-
-@numba.njit(cache=True)
-def lsq_grad(w, a, y):
-    return a.T @ (a @ w - y) / y.size
-
-
-def lsq_value(w, a, y):
-    return float(lsq_vg(w, a, y)[0])
+from problems import (BATCH_A as A, BATCH_Y as Y, assert_same,
+                      lsq_grad_jit as lsq_grad, lsq_value, lsq_vg)
 
 
 def both(fun, x0, args, jac=True, **opts):
@@ -226,7 +209,7 @@ def test_a_new_process_loads_the_batch_loop_from_the_disk_cache(tmp_path):
         "import numpy as np, rmsopt\n"
         "from rmsopt import _cpu\n"
         "from rmsopt._options import parse_options\n"
-        "from test_batches import lsq_vg, A, Y\n"
+        "from problems import lsq_vg, BATCH_A as A, BATCH_Y as Y\n"
         "rmsopt.minimize(lsq_vg, np.zeros(4), args=(A, Y), jac=True,\n"
         "    options={'batch': {'args': (0, 1), 'size': 10, 'epochs': 1}})\n"
         "d = _cpu.make_loop(parse_options({}, 4).flags, 'float64',"
@@ -274,3 +257,160 @@ def test_the_callback_sees_every_iteration_in_both_drivers(style):
                               callback=stop_at_first_epoch_end,
                               options={**opts, "driver": driver})
         assert res.status == 99 and res.nit == 5
+
+
+# -- rmsopt/_batches.py directly: parse_batches and Epochs -----------------------
+
+def test_parse_batches_normalises_the_option():
+    spec = parse_batches({"args": (2, 0), "size": 10}, (A, 3.0, Y))
+    assert spec.positions == (0, 2) and spec.size == 10
+    assert spec.shuffle is True and spec.seed == 0
+    assert spec.epochs is None and spec.patience is None
+    assert spec.min_delta == 0.0 and spec.n_samples == 103
+    assert spec.per_epoch == 11  # the last batch holds 3 samples
+    spec = parse_batches({"args": np.int64(1), "size": np.int32(103),
+                          "shuffle": np.False_, "seed": None, "epochs": 2,
+                          "patience": 4, "min_delta": 1}, (3.0, Y))
+    assert spec.positions == (1,) and spec.size == 103 and spec.per_epoch == 1
+    assert spec.shuffle is False and type(spec.shuffle) is bool
+    assert (spec.epochs, spec.patience, spec.min_delta) == (2, 4, 1.0)
+    assert mask_of(spec, 3) == (None, 0, None)
+
+
+@pytest.mark.parametrize("spec, args, error, match", [
+    ((0, 1), (A, Y), TypeError, "must be a dict such as"),
+    ({"args": (0,), "size": 4, "shufle": True}, (A,), ValueError,
+     "Unknown keys in options\\['batch'\\]: 'shufle'"),
+    ({"size": 4}, (A,), ValueError, "needs 'args'"),
+    ({"args": (0,)}, (A,), ValueError, "and 'size'"),
+    ({"args": 1.5, "size": 4}, (A,), TypeError, "tuple of positions"),
+    ({"args": (), "size": 4}, (A,), ValueError, "at least one argument"),
+    ({"args": (True,), "size": 4}, (A,), ValueError, "not a position"),
+    ({"args": (-1,), "size": 4}, (A,), ValueError, "has 1 items"),
+    ({"args": (0, 0), "size": 4}, (A, Y), ValueError, "twice"),
+    ({"args": (0,), "size": 4}, ([1.0, 2.0],), TypeError, "got list"),
+    ({"args": (0,), "size": 4}, (np.float64(2.0),), TypeError,
+     "NumPy array with a first axis"),
+    ({"args": (0, 1), "size": 4}, (A, Y[:-1]), ValueError,
+     r"same length along their first axis, got \[102, 103\]"),
+    ({"args": (0,), "size": 1}, (np.zeros((0, 2)),), ValueError, "empty"),
+    ({"args": (0,), "size": 0}, (A,), ValueError,
+     r"batch\['size'\] must be an integer >= 1, got 0"),
+    ({"args": (0,), "size": 2.0}, (A,), ValueError, "size"),
+    ({"args": (0,), "size": 104}, (A,), ValueError,
+     r"batch\['size'\]=104 is larger than the 103 samples"),
+    ({"args": (0,), "size": 4, "shuffle": "yes"}, (A,), TypeError,
+     "shuffle"),
+    ({"args": (0,), "size": 4, "seed": -1}, (A,), ValueError, "default_rng"),
+    ({"args": (0,), "size": 4, "epochs": 0}, (A,), ValueError,
+     r"batch\['epochs'\] must be an integer >= 1 or None"),
+    ({"args": (0,), "size": 4, "patience": True}, (A,), ValueError,
+     "patience"),
+    ({"args": (0,), "size": 4, "min_delta": np.inf}, (A,), ValueError,
+     "min_delta"),
+    ({"args": (0,), "size": 4, "min_delta": True}, (A,), ValueError,
+     "min_delta"),
+])
+def test_parse_batches_errors(spec, args, error, match):
+    with pytest.raises(error, match=match):
+        parse_batches(spec, args)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_epochs_draw_the_seeds_orders_into_contiguous_copies(shuffle):
+    args, original = (A, 2.5, Y), A.copy()
+    spec = parse_batches({"args": (0, 2), "size": 10, "seed": 7,
+                          "shuffle": shuffle}, args)
+    epochs = Epochs(spec, args)
+    rng = np.random.default_rng(7)  # the oracle: numpy's permutations
+    orders = []
+    for epoch in range(1, 4):
+        epochs.start()
+        assert epochs.epoch == epoch
+        order = rng.permutation(103) if shuffle else np.arange(103)
+        orders.append(order)
+        a, scale, y = epochs.data
+        np.testing.assert_array_equal(a, A[order])
+        np.testing.assert_array_equal(y, Y[order])
+        assert scale == 2.5
+        assert a.flags.c_contiguous and y.flags.c_contiguous
+        if shuffle:
+            assert not np.shares_memory(a, A)  # a copy, never the user's
+    if shuffle:
+        assert not np.array_equal(orders[0], orders[1])
+    # restart: the same orders again, from the seed
+    epochs.restart()
+    assert epochs.epoch == 0 and epochs.losses == []
+    for order in orders:
+        epochs.start()
+        np.testing.assert_array_equal(epochs.data[0], A[order])
+    np.testing.assert_array_equal(A, original)  # untouched
+
+
+def test_batch_args_are_views_of_the_epochs_data():
+    args = (A, 2.5, Y)
+    spec = parse_batches({"args": (0, 2), "size": 10}, args)
+    epochs = Epochs(spec, args)
+    epochs.start()
+    for pos in range(spec.per_epoch):
+        a, scale, y = epochs.batch_args(pos)
+        start, stop = 10 * pos, min(10 * pos + 10, 103)
+        assert a.base is epochs.data[0] or a.base is epochs.data[0].base
+        assert np.shares_memory(a, epochs.data[0])
+        assert np.shares_memory(y, epochs.data[2])
+        np.testing.assert_array_equal(a, epochs.data[0][start:stop])
+        np.testing.assert_array_equal(y, epochs.data[2][start:stop])
+        assert scale is args[1]
+    assert len(epochs.batch_args(spec.per_epoch - 1)[0]) == 3
+
+
+def keras_early_stopping(losses, patience, min_delta):
+    """Keras' EarlyStopping (mode 'min', no baseline): the epoch (1-based)
+    after which it stops training, or None. (In mode 'min' Keras negates
+    min_delta, then tests ``current - min_delta < best``.)"""
+    best, wait = np.inf, 0
+    min_delta = -min_delta
+    for epoch, current in enumerate(losses, 1):
+        wait += 1
+        if current - min_delta < best:
+            best, wait = current, 0
+            continue
+        if wait >= patience:
+            return epoch
+    return None
+
+
+@pytest.mark.parametrize("losses, patience, min_delta", [
+    ([5, 4, 4, 4, 4, 3], 3, 0.0),
+    ([5, 4, 4.5, 3.9, 4, 4, 4, 1], 3, 0.0),
+    ([5, 4.95, 4.9, 4.85, 4.8, 4.0], 2, 0.1),
+    ([3, 2, 1, 0.5, 0.25], 1, 0.0),
+    ([1, 1, 1], 1, 0.0),
+])
+def test_end_records_the_mean_loss_and_stops_as_keras(losses, patience,
+                                                      min_delta):
+    spec = parse_batches({"args": (0,), "size": 10, "patience": patience,
+                          "min_delta": min_delta}, (A,))
+    epochs = Epochs(spec, (A,))
+    expected = keras_early_stopping(losses, patience, min_delta)
+    stopped = None
+    for epoch, loss in enumerate(losses, 1):
+        epochs.start()
+        # end() takes the sum of the epoch's batch losses
+        if epochs.end(loss * spec.per_epoch):
+            stopped = epoch
+            break
+    assert stopped == expected
+    assert epochs.plateaued is (expected is not None)
+    np.testing.assert_allclose(epochs.losses, losses[:len(epochs.losses)],
+                               rtol=1e-15)
+
+
+def test_end_stops_after_the_requested_epochs_and_records_nan():
+    spec = parse_batches({"args": (0,), "size": 50, "epochs": 2}, (A,))
+    epochs = Epochs(spec, (A,))
+    epochs.start()
+    assert epochs.end(np.nan) is False
+    epochs.start()
+    assert epochs.end(np.nan) is True and not epochs.plateaued
+    assert np.isnan(epochs.losses).all() and len(epochs.losses) == 2

@@ -8,7 +8,7 @@ from numpy.testing import assert_allclose
 from scipy.optimize import Bounds, OptimizeResult, OptimizeWarning
 
 import rmsopt
-from conftest import X0, rosen, rosen_der, rosen_python_grad
+from problems import X0, rosen, rosen_der, rosen_python_grad
 
 
 def quad(x):
@@ -114,39 +114,6 @@ def test_hyperparameters_beyond_the_overflow_proof_are_guarded():
                           options={"lr": 1e308, "maxiter": 5})
     assert res.status == 3 and np.isfinite(res.x).all()
     np.testing.assert_array_equal(res.x, np.ones(2))
-
-
-def test_overflow_guard_keeps_the_fast_path_for_ordinary_settings():
-    from rmsopt._layout import overflow_guard
-    from rmsopt._options import parse_options
-    for dtype in (np.float32, np.float64):
-        for options in ({}, {"convention": "tf1", "momentum": 0.9},
-                        {"centered": True, "bias_correction": True,
-                         "weight_decay": 0.1, "eps_in_sqrt": True}):
-            settings = parse_options(options, 3)
-            gsafe, guard = overflow_guard(settings, dtype, 1.0, None)
-            assert not guard, (dtype, options)
-            assert gsafe * gsafe < np.finfo(dtype).max
-    settings = parse_options({"eps": 1e-30}, 3)
-    assert overflow_guard(settings, np.float32, 1.0, None)[1]
-    settings = parse_options({}, 3)
-    assert overflow_guard(settings, np.float32, 1e38, None)[1]  # huge x0
-
-
-def test_an_unguarded_step_past_a_quarter_of_the_maximum_stops_the_run():
-    # Practically unreachable through minimize (the proof bounds each step
-    # far below it), so drive the unguarded kernel directly.
-    from rmsopt import _cpu, _layout
-    from rmsopt._options import parse_options
-    settings = parse_options({"lr": 1.0}, 2)
-    step = _cpu.make_step(settings.flags, "float32")
-    work = np.zeros((2, 2), np.float32)
-    work[0] = [8.0e37, 1.0]                  # just below max/4 = 8.5e37
-    scalars = np.zeros(_layout.N_SCALARS)
-    scalars[:_layout.GSAFE + 1] = [1e37, 0.99, 0.01, 1e-8, 0, 0, 0, 1e30]
-    code = step(work, np.array([-1.0, 1.0], np.float32), scalars, True)
-    assert code == _layout.LARGE_X
-    assert np.isfinite(work).all() and work[0, 0] > 8.5e37
 
 
 def test_non_finite_objective_is_never_success():

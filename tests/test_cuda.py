@@ -30,7 +30,7 @@ from scipy.optimize import Bounds, OptimizeWarning
 
 import rmsopt
 from rmsopt import _cuda, _device, _layout
-from conftest import X0, rosen, rosen_python_grad
+from problems import X0, rosen, rosen_python_grad
 from reference import reference_rmsprop
 
 SIMULATED = bool(getattr(numba.config, "ENABLE_CUDASIM", 0))

@@ -12,8 +12,10 @@ import pytest
 
 import rmsopt
 from rmsopt import _cpu
-from conftest import (X0, lsq_fun, lsq_grad_jit, rosen, rosen_der, rosen_grad_jit,
-                      rosen_jit, rosen_value_and_grad_jit)
+from problems import (LSQ_A, LSQ_Y, X0, assert_same, lsq_fun, lsq_grad_jit,
+                      rosen, rosen_der, rosen_grad_into_jit, rosen_grad_jit,
+                      rosen_jit, rosen_value_and_grad_into_jit,
+                      rosen_value_and_grad_jit)
 
 OPTION_SETS = [
     {},
@@ -31,19 +33,6 @@ def both(fun, x0, jac, **kwargs):
     return fast, slow
 
 
-def assert_same(a, b):
-    np.testing.assert_array_equal(a.x, b.x)
-    np.testing.assert_array_equal(a.jac, b.jac)
-    for key in ("square_avg", "grad_avg", "momentum_buffer"):
-        if a.state[key] is None:
-            assert b.state[key] is None
-        else:
-            np.testing.assert_array_equal(a.state[key], b.state[key])
-    for name in ("fun", "nit", "nfev", "njev", "status", "message"):
-        assert a[name] == b[name], name
-    assert a.state["step"] == b.state["step"]
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("options", OPTION_SETS)
 def test_drivers_give_identical_bits(dtype, options):
@@ -53,8 +42,8 @@ def test_drivers_give_identical_bits(dtype, options):
     assert_same(fast, slow)
 
 
-def test_drivers_identical_with_bounds_args_and_jac_true(lsq_data):
-    a, y = lsq_data
+def test_drivers_identical_with_bounds_args_and_jac_true():
+    a, y = LSQ_A, LSQ_Y
     fast, slow = both(lsq_fun, np.zeros(5), lsq_grad_jit, args=(a, y),
                       bounds=[(-0.5, 0.5)] * 5, options={"maxiter": 200})
     assert_same(fast, slow)
@@ -284,7 +273,6 @@ def rosen_der_into(x, out):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_in_place_gradients_give_the_same_bits(dtype):
-    from conftest import rosen_grad_into_jit, rosen_value_and_grad_into_jit
     x0 = X0.astype(dtype)
     options = {"maxiter": 300, "gtol": 0, "momentum": 0.5}
     returning = rmsopt.minimize(rosen_jit, x0, jac=rosen_grad_jit,
@@ -303,7 +291,6 @@ def test_in_place_gradients_give_the_same_bits(dtype):
 
 
 def test_in_place_value_and_gradient_counts():
-    from conftest import rosen_value_and_grad_into_jit
     res = rmsopt.minimize(rosen_value_and_grad_into_jit, X0, jac=True,
                           options={"maxiter": 50})
     assert res.nfev == res.njev == 51
@@ -322,7 +309,7 @@ _ALLOCATION_PROBE = '''
 import numpy as np
 from numba.core.runtime import rtsys
 import rmsopt
-from conftest import rosen_jit, rosen_grad_into_jit, rosen_grad_jit
+from problems import rosen_jit, rosen_grad_into_jit, rosen_grad_jit
 x0 = np.linspace(-1, 1, 50)
 for jac in (rosen_grad_into_jit, rosen_grad_jit):  # compile (and start NRT)
     rmsopt.minimize(rosen_jit, x0, jac=jac, options={"maxiter": 2})

@@ -16,7 +16,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import rmsopt
-from conftest import X0, rosen_grad_jit, rosen_jit
+from problems import X0, rosen_grad_jit, rosen_jit
 from reference import OPTION_DEFAULTS, PRESETS, reference_rmsprop
 
 N_ITER = 60

@@ -12,7 +12,7 @@ import pytest
 
 import rmsopt
 from rmsopt._options import parse_options
-from conftest import rosen_grad_into_jit, rosen_grad_jit, rosen_jit
+from problems import rosen_grad_into_jit, rosen_grad_jit, rosen_jit
 
 N = 3000
 X0 = np.linspace(-1.5, 1.5, N)

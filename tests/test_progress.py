@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 import rmsopt
-from conftest import X0, rosen_grad_jit, rosen_jit, rosen_value_and_grad_jit
-from test_batches import A, Y, lsq_vg
-from test_drivers import assert_same
+from problems import (BATCH_A as A, BATCH_Y as Y, X0, assert_same, lsq_vg,
+                      rosen_grad_jit, rosen_jit, rosen_value_and_grad_jit)
 
 
 @pytest.mark.parametrize("jac, fun", [(True, rosen_value_and_grad_jit),

@@ -9,9 +9,8 @@ import pytest
 
 import rmsopt
 from rmsopt import schedules
-from conftest import (X0, rosen_der, rosen_grad_jit, rosen_jit,
+from problems import (X0, assert_same, rosen_der, rosen_grad_jit, rosen_jit,
                       rosen_value_and_grad_jit)
-from test_drivers import assert_same
 
 T = np.arange(300)
 

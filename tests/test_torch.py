@@ -13,7 +13,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import rmsopt
-from conftest import X0, rosen_der
+from problems import X0, rosen_der
 
 torch = pytest.importorskip("torch")
 

@@ -5,7 +5,7 @@ import pytest
 from scipy.optimize import Bounds, OptimizeWarning
 
 import rmsopt
-from conftest import X0, rosen, rosen_der
+from problems import X0, rosen, rosen_der
 
 
 def run(x0=X0, jac=rosen_der, fun=rosen, **options):
