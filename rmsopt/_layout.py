@@ -113,18 +113,22 @@ def overflow_guard(settings, dtype, x_absmax, state):
     with :math:`d_\text{min}` the smallest denominator (:math:`\epsilon` or
     :math:`\sqrt\epsilon`); if it, the momentum buffer's bound and the
     starting state are below max/4 too, and ``|x| <= max/4``, no new value
-    can overflow: the update needs no per-element guard. ``guarded`` says
-    the hyperparameters, the state (a dict of arrays or of their largest
-    magnitudes, by the names of ``res.state``) or ``x_absmax`` (the largest
-    ``|x0|``) break that proof.
+    can overflow: the update needs no per-element guard (with decoupled
+    weight decay :math:`\lambda`, also :math:`\lambda \le 4`, so that
+    :math:`\lambda x` stays finite, and :math:`\gamma\lambda \le 1`).
+    ``guarded`` says the hyperparameters (as rounded to the dtype: an
+    ``eps`` that rounds to 0 bounds nothing), the state (a dict of arrays
+    or of their largest magnitudes, by the names of ``res.state``) or
+    ``x_absmax`` (the largest ``|x0|``) break that proof.
 
     Examples
     --------
     >>> from types import SimpleNamespace
     >>> s = SimpleNamespace(lr=0.01, alpha=0.99, eps=1e-8, momentum=0.0,
     ...                     weight_decay=0.0, initial_scale=0.0,
-    ...                     flags=SimpleNamespace(bias_correction=False,
-    ...                                           eps_in_sqrt=False))
+    ...                     flags=SimpleNamespace(
+    ...                         bias_correction=False, eps_in_sqrt=False,
+    ...                         decoupled_weight_decay=False))
     >>> overflow_guard(s, np.float64, 1.0, None)[1]
     False
     """
@@ -136,16 +140,27 @@ def overflow_guard(settings, dtype, x_absmax, state):
     gsafe = math.sqrt(quarter)
     if flags.bias_correction:
         gsafe *= 1.0 - s.alpha
-    eps = float(real(s.eps))
+    with np.errstate(over="ignore", under="ignore"):
+        # the hyperparameters as the kernels see them, rounded to the dtype
+        lr, eps, weight_decay, initial_scale = (
+            float(real(value)) for value in (s.lr, s.eps, s.weight_decay,
+                                             s.initial_scale))
     den_min = math.sqrt(eps) if flags.eps_in_sqrt else eps
+    if not (den_min > 0 and math.isfinite(lr)
+            and math.isfinite(weight_decay)):
+        return gsafe, True  # no step size is bounded
     growth = 2.0 / (1.0 - s.momentum)
-    bounds = (s.lr * gsafe,
+    bounds = (lr * gsafe,
               gsafe / den_min * growth,
-              s.lr * gsafe / den_min * growth,
-              s.initial_scale if state is None else 0.0)
+              lr * gsafe / den_min * growth,
+              initial_scale if state is None else 0.0)
     safe = (all(bound <= quarter for bound in bounds)
-            and s.lr * s.weight_decay <= 1.0
-            and s.initial_scale <= gsafe * gsafe)
+            and lr * weight_decay <= 1.0
+            and initial_scale <= gsafe * gsafe)
+    if flags.decoupled_weight_decay:
+        # Keras' x - (x * weight_decay) * lr: the product stays finite for
+        # |x| <= max/4 only with weight_decay <= 4
+        safe = safe and weight_decay <= 4.0
     if state is not None:  # a continued run: the state must be in range too
         for name, limit in (("square_avg", gsafe * gsafe),
                             ("grad_avg", gsafe),

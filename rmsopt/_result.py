@@ -64,11 +64,16 @@ def report(res):
     print(f"         Gradient evaluations: {res.njev:d}")
 
 
+# Warnings name the first frame outside these packages: the user's call,
+# also through scipy's plug-in (scipy.optimize.minimize(method=rmsprop)).
+_INSIDE = ("rmsopt.", "scipy.optimize.")
+
+
 def warn_user(message, category):
-    """``warnings.warn`` pointing at the first caller outside rmsopt, however
-    deep inside rmsopt the warning arises (scipy's plug-in: at scipy)."""
+    """``warnings.warn`` pointing at the user's call, however deep inside
+    rmsopt (or scipy.optimize, for the plug-in) the warning arises."""
     frame, level = sys._getframe(1), 2
     while frame is not None and frame.f_globals.get(
-            "__name__", "").startswith("rmsopt."):
+            "__name__", "").startswith(_INSIDE):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)

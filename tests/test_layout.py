@@ -103,13 +103,15 @@ def test_overflow_guard_keeps_the_fast_path_for_ordinary_settings():
 
 
 def namespace(lr=0.01, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0,
-              initial_scale=0.0, bias_correction=False, eps_in_sqrt=False):
+              initial_scale=0.0, bias_correction=False, eps_in_sqrt=False,
+              decoupled_weight_decay=False):
     """Settings as overflow_guard reads them (its docstring's form)."""
     return SimpleNamespace(
         lr=lr, alpha=alpha, eps=eps, momentum=momentum,
         weight_decay=weight_decay, initial_scale=initial_scale,
         flags=SimpleNamespace(bias_correction=bias_correction,
-                              eps_in_sqrt=eps_in_sqrt))
+                              eps_in_sqrt=eps_in_sqrt,
+                              decoupled_weight_decay=decoupled_weight_decay))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
@@ -175,16 +177,11 @@ def test_each_broken_condition_sets_guarded(dtype):
                                "momentum_buffer": np.zeros(0)})[1]
 
 
-@pytest.mark.xfail(strict=True, raises=ZeroDivisionError, reason=(
-    "BUG rmsopt/_layout.py:139-144: an eps that rounds to 0 in the working "
-    "dtype (float32, eps < 7e-46, accepted by parse_options) divides by "
-    "zero in the proof instead of setting guarded"))
 def test_an_eps_that_rounds_to_zero_is_guarded():
-    # BUG: the proof's smallest denominator is eps rounded to the dtype;
-    # at 0 no step size is bounded, so the update must be guarded.
-    # rmsopt.minimize(..., x0 float32, options={"eps": 1e-50}) raises
-    # ZeroDivisionError from here. (A positive float64 eps never rounds to
-    # 0 in float64.)
+    # The proof's smallest denominator is eps rounded to the dtype; at 0
+    # no step size is bounded, so the update must be guarded (it once
+    # divided by zero here). A positive float64 eps never rounds to 0 in
+    # float64.
     for eps_in_sqrt in (False, True):
         assert overflow_guard(namespace(eps=1e-50, eps_in_sqrt=eps_in_sqrt),
                               np.float32, 1.0, None)[1]
@@ -216,13 +213,14 @@ def unguarded_step(draw, dtype):
         initial_scale=draw(st.one_of(st.sampled_from([0.0, 1.0]),
                                      log_uniform)),
         bias_correction=draw(st.booleans()),
-        eps_in_sqrt=draw(st.booleans()))
+        eps_in_sqrt=draw(st.booleans()),
+        decoupled_weight_decay=draw(st.booleans()))
     x_absmax = draw(st.one_of(st.sampled_from([1.0, quarter]),
                               _finite(0, quarter)))
     fresh = draw(st.booleans())
     gsafe = math.sqrt(quarter) * ((1 - s.alpha) if s.flags.bias_correction else 1)
     den_min = float(real(s.eps))
-    assume(den_min > 0)  # see test_an_eps_that_rounds_to_zero_is_guarded
+    assume(den_min > 0)  # (the guard holds then: see the test above)
     den_min = math.sqrt(den_min) if s.flags.eps_in_sqrt else den_min
     b_limit = gsafe / den_min * 2 / (1 - s.momentum)
     pick = st.sampled_from([0.0, 0.5, 1.0])  # a fraction of each limit
@@ -244,11 +242,7 @@ def unguarded_step(draw, dtype):
                  use_momentum=s.momentum > 0, nesterov=draw(st.booleans())
                  and s.momentum > 0, eps_in_sqrt=s.flags.eps_in_sqrt,
                  lr_in_momentum=draw(st.booleans()),
-                 decoupled_weight_decay=draw(st.booleans()))
-    if flags["decoupled_weight_decay"]:
-        # x * weight_decay overflows for |x| near max/4 and a decay above
-        # 4 (see test_decoupled_weight_decay_never_makes_x_infinite)
-        assume(x_absmax * s.weight_decay <= big)
+                 decoupled_weight_decay=s.flags.decoupled_weight_decay)
     t = draw(st.sampled_from([1, 2, 10, 1000]))
     bias = real(1.0 - s.alpha ** t) if s.flags.bias_correction else real(1.0)
     return s, flags, tuple(map(real, (x, g, v, m, b))), real(gsafe), bias
@@ -285,16 +279,11 @@ def test_no_unguarded_step_overflows(dtype):
     check()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG rmsopt/_layout.py:147: the proof bounds lr * weight_decay but the "
-    "rule computes (x * weight_decay) * lr, which overflows for |x| near "
-    "max/4 and a decoupled decay above 4, or a decay beyond float32's "
-    "range; the unguarded step then stores inf or NaN"))
 def test_decoupled_weight_decay_never_makes_x_infinite():
-    # BUG: the unguarded update stores x = -inf (float64) and NaN (float32,
-    # where weight_decay=1e39 rounds to inf and lr = 0: inf * 0); the
-    # guarded one would keep the last finite x (status 3), as it does for
-    # any other step that overflows.
+    # The unguarded update once stored x = -inf (float64: x * weight_decay
+    # overflows) and NaN (float32, where weight_decay=1e39 rounds to inf
+    # and lr = 0: inf * 0); the guarded one keeps the last finite x
+    # (status 3), as it does for any other step that overflows.
     import rmsopt
     options = {"decoupled_weight_decay": True, "maxiter": 3}
     cases = [(np.array([4e307, 1.0]), {"weight_decay": 10.0, "lr": 1e-3}),

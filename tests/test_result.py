@@ -162,16 +162,11 @@ def test_scipys_own_warnings_point_at_the_caller():
     assert record[0].filename == __file__
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG? rmsopt/_result.py:68-74: through scipy's plug-in, warn_user "
-    "stops at scipy's frame (scipy/optimize/_minimize.py), as its "
-    "docstring says, while scipy's own warnings and rmsprop's point at "
-    "the user's call"))
 def test_warnings_through_the_scipy_plugin_point_at_the_caller():
-    # BUG? warn_user names scipy's _minimize.py for a call of
-    # scipy.optimize.minimize(method=rmsopt.rmsprop), so the user never
-    # sees the line that passed the unknown option (and the default
-    # filter shows it once for every caller).
+    # Through scipy.optimize.minimize(method=rmsopt.rmsprop) the warning
+    # names the line that passed the unknown option, not scipy's
+    # _minimize.py (where the default filter would show it once for every
+    # caller).
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         so.minimize(rosen, X0, jac=rosen_der, method=rmsopt.rmsprop,
