@@ -8,11 +8,11 @@ solution from ``numpy.linalg.lstsq``.
 
 import time
 
-import numba
 import numpy as np
 from scipy.optimize import rosen, rosen_der
 
 from . import minimize
+from ._layout import cached_njit
 
 # Hald's cement data: heat evolved (y) against four ingredients (percent).
 HALD_X = np.array([
@@ -24,7 +24,7 @@ HALD_Y = np.array([78.5, 74.3, 104.3, 87.6, 95.9, 109.2, 102.7, 72.5, 93.1,
                    115.9, 83.8, 113.3, 109.4])
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def rosen_grad_jit(x):
     """Gradient of the Rosenbrock function, compiled."""
     g = np.zeros_like(x)

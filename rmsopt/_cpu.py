@@ -35,8 +35,8 @@ from ._layout import (ALPHA, BAD_GRAD_SHAPE, BATCH_POS, BATCH_SIZE, CONVERGED,
                       EPS, FVAL, GSAFE, GTOL, JIT_OPTIONS, LARGE_X, LOSS_SUM,
                       LR, LR_NOW, BEST, COOL, MOMENTUM, N_SAMPLES, NGRAD, NIT,
                       NONFINITE_GRAD, NUM_BAD, ONE_MINUS_ALPHA, OVERFLOW,
-                      PLATEAU_EACH, SCHED, STEPPED, T, WEIGHT_DECAY,
-                      work_rows)
+                      PLATEAU_EACH, SCHED, STEPPED, T, USER_RAISED,
+                      WEIGHT_DECAY, cached_njit, work_rows)
 from ._schedules import CONSTANT, PLATEAU
 
 _inline = numba.njit(inline="always", **JIT_OPTIONS)
@@ -250,7 +250,7 @@ def _make_step(flags, dtype_name, parallel):
     rows, constant_flags, real, big = _constants(flags, dtype_name, parallel)
     kind, bias_correction = flags.schedule, flags.bias_correction
 
-    @numba.njit(cache=True, parallel=parallel, **JIT_OPTIONS)
+    @cached_njit(parallel=parallel)
     def step(work, g, scalars, update):
         (lr, alpha, one_minus_alpha, eps, momentum, weight_decay,
          gsafe) = _hyperparameters(real, scalars)
@@ -370,11 +370,13 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
 
     # The body is written here, not in an inline helper: inlining a body
     # this size costs numba ~1.5 s more compilation per configuration.
-    @numba.njit(cache=True, parallel=parallel, **JIT_OPTIONS)
-    def loop(grad_fn, work, g, scalars, n_iter, args, mask):
+    @cached_njit(parallel=parallel)
+    def loop(grad_fn, work, x, g, scalars, n_iter, args, mask):
         """At most ``n_iter`` iterations of one problem: each a fused step
-        at ``x = work[0]`` with the gradient ``g``, then ``grad_fn`` at the
-        new x. With ``batched``, ``args`` hold the epoch's data (``mask``
+        at ``work[0]`` with the gradient ``g``, then ``grad_fn`` at the new
+        x, which it gets as ``x``: a read-only view of ``work[0]`` (or
+        ``work[0]`` itself for a function compiled only for writable
+        arrays). With ``batched``, ``args`` hold the epoch's data (``mask``
         marks them) and ``g`` the gradient of batch ``scalars[BATCH_POS]``:
         each iteration moves to the next batch and adds its loss to
         ``scalars[LOSS_SUM]``; the chunk ends with the epoch, before the
@@ -384,7 +386,9 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
         so that a Ctrl-C caught on return loses nothing: ``g`` holds the
         gradient at ``x``, ``scalars[FVAL]`` the value there (when
         ``returns_value``), and the counters in ``scalars`` are up to
-        date. Returns the status.
+        date. Returns the status; an exception of ``grad_fn`` is caught and
+        returned as ``USER_RAISED`` (numba would not release the arrays of
+        a frame it unwinds: every call that failed would leak them).
         """
         # Hyperparameters and counters live in locals for the whole chunk
         # (scalars might alias work as far as the compiler knows, so keeping
@@ -399,7 +403,6 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
         size, n_samples = int(scalars[BATCH_SIZE]), int(scalars[N_SAMPLES])
         per_epoch = (n_samples + size - 1) // size if batched else 0
         plateau_each = scalars[PLATEAU_EACH] != 0
-        x = work[0]
         n = x.shape[0]
         grad = g
         status = STEPPED
@@ -426,17 +429,30 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
                 start = pos * size
                 batch = _batch_args(args, mask, start,
                                     min(start + size, n_samples))
-            ngrad += 1
+            ngrad += 1  # counted when made
+            # the arguments as one tuple: numba cannot start a block of a
+            # try with building them
             if inplace:
-                if returns_value:
-                    f = grad_fn(x, g, *batch)
-                else:
-                    grad_fn(x, g, *batch)
+                call = (x, g) + batch
             else:
-                if returns_value:
-                    f, new = grad_fn(x, *batch)
+                call = (x,) + batch
+            raised = False
+            try:
+                if inplace:
+                    if returns_value:
+                        f = grad_fn(*call)
+                    else:
+                        grad_fn(*call)
+                elif returns_value:
+                    f, new = grad_fn(*call)
                 else:
-                    new = grad_fn(x, *batch)
+                    new = grad_fn(*call)
+            except Exception:  # the run raises it again from Python
+                raised = True
+            if raised:
+                status = USER_RAISED
+                break
+            if not inplace:
                 if new.ndim != 1 or new.shape[0] != n:
                     status = BAD_GRAD_SHAPE
                     break
@@ -447,7 +463,7 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
             if batched:
                 loss_sum += f
         if not cast_grad and not inplace and status != BAD_GRAD_SHAPE:
-            _copy(grad, g)
+            _copy(grad, g)  # (grad is g unless a gradient came back)
         scalars[T] = t
         scalars[NIT] = nit
         scalars[NGRAD] = ngrad
@@ -459,7 +475,7 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
     return loop
 
 
-def loop_entry_point(config, grad_fn, work, g, args, mask):
+def loop_entry_point(config, grad_fn, work, x, g, args, mask):
     """The loop compiled for ``grad_fn``'s signature, not for ``grad_fn``.
 
     ``config`` is the tuple of :func:`make_loop`'s arguments. ``grad_fn`` (a
@@ -471,8 +487,10 @@ def loop_entry_point(config, grad_fn, work, g, args, mask):
     (inlining the rule into a loop specialised on each user function took
     about 2 s of numba's front end per function).
 
-    Raises numba's ``TypingError`` when the loop cannot call ``grad_fn``
-    (e.g. it returns a tuple where an array is expected).
+    Raises numba's ``TypingError`` when the loop cannot call ``grad_fn``,
+    with a first line that says what the function must return where it
+    returns something else (a tuple or list for an array, an optional
+    array, ...).
 
     Typing the call costs about 300 us, more than a short run: the answer
     is kept per function (weakly: it goes with the function) under numba's
@@ -481,12 +499,12 @@ def loop_entry_point(config, grad_fn, work, g, args, mask):
     config = tuple(config)
     try:
         key = config + (mask,) + tuple(
-            compute_fingerprint(a) for a in (work, g) + tuple(args))
+            compute_fingerprint(a) for a in (work, x, g) + tuple(args))
     except NotImplementedError:  # a type without a fingerprint: no memo
-        return _typed_loop(config, grad_fn, work, g, args, mask)
+        return _typed_loop(config, grad_fn, work, x, g, args, mask)
     known = _ENTRY_POINTS.setdefault(grad_fn, {})
     if key not in known:
-        known[key] = _typed_loop(config, grad_fn, work, g, args, mask)
+        known[key] = _typed_loop(config, grad_fn, work, x, g, args, mask)
     return known[key]
 
 
@@ -494,24 +512,57 @@ def loop_entry_point(config, grad_fn, work, g, args, mask):
 _ENTRY_POINTS = weakref.WeakKeyDictionary()
 
 
-def _typed_loop(config, grad_fn, work, g, args, mask):
-    """The loop's entry point for ``grad_fn``'s signature (see above)."""
-    inplace = config[4]
-    typeof = numba.typeof
-    # The gradient sees the first batch's slices: typed like the arrays.
-    grad_args = ((work[0], g) if inplace else (work[0],)) + tuple(args)
-    arg_types = tuple(typeof(a) for a in grad_args)
-    # The overload numba itself would pick for this call (an explicit
-    # signature included), compiled by the run's first gradient call.
+def accepts(grad_fn, arguments):
+    """The signature numba would pick to call ``grad_fn`` with these
+    values (compiling it if it can), or None."""
     typing = cpu_target.typing_context
     typing.refresh()
-    grad_sig = typing.resolve_function_type(typeof(grad_fn), arg_types, {})
+    try:
+        return typing.resolve_function_type(
+            numba.typeof(grad_fn), tuple(map(numba.typeof, arguments)), {})
+    except TypingError:
+        return None
+
+
+def _typed_loop(config, grad_fn, work, x, g, args, mask):
+    """The loop's entry point for ``grad_fn``'s signature (see above)."""
+    returns_value, inplace = config[2], config[4]
+    # The gradient sees the first batch's slices: typed like the arrays.
+    grad_args = ((x, g) if inplace else (x,)) + tuple(args)
+    # The overload numba itself would pick for this call (an explicit
+    # signature included), compiled by the run's first gradient call.
+    grad_sig = accepts(grad_fn, grad_args)
     if grad_sig is None:
-        raise TypingError(f"{grad_fn} has no implementation for {arg_types}")
-    sig = (types.FunctionType(grad_sig), typeof(work), typeof(g),
+        raise TypingError(f"{grad_fn} has no implementation for "
+                          f"{tuple(map(numba.typeof, grad_args))}")
+    _check_return(grad_sig.return_type, returns_value, inplace)
+    typeof = numba.typeof
+    sig = (types.FunctionType(grad_sig), typeof(work), typeof(x), typeof(g),
            types.Array(types.float64, 1, "C"), types.intp,
            typeof(tuple(args)), typeof(mask))
     return _compiled_loop(config, sig)
+
+
+def _check_return(returned, returns_value, inplace):
+    """A ``TypingError`` that says what the function must return, unless
+    ``returned`` (its numba return type) is that."""
+    def gradient(t):
+        return isinstance(t, types.Array) and t.ndim == 1 and isinstance(
+            t.dtype, (types.Float, types.Integer))
+    if inplace:
+        ok = not returns_value or isinstance(returned, types.Number)
+        want = "the value (a number), the gradient written into out"
+    elif returns_value:
+        ok = (isinstance(returned, types.BaseTuple) and len(returned) == 2
+              and isinstance(returned[0], types.Number)
+              and gradient(returned[1]))
+        want = "a pair (value, gradient as a 1-D array)"
+    else:
+        ok = gradient(returned)
+        want = "the gradient as a 1-D array of numbers"
+    if not ok:
+        raise TypingError(f"the jitted function returns {returned}; the "
+                          f"compiled loop needs {want}")
 
 
 @lru_cache(maxsize=None)

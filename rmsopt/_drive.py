@@ -32,7 +32,8 @@ from ._checks import (CLIPPED, check_bounds, check_state, check_state_array,
 from ._layout import (BATCH_POS, BATCH_SIZE, COOL, FVAL, GTOL, LARGE_X,
                       LOSS_SUM, LR, LR_NOW, N_SAMPLES, NGRAD, NIT, OVERFLOW,
                       PLATEAU_EACH, SCHED, STATE_NAMES, STEPPED, T,
-                      BAD_GRAD_SHAPE, BEST, N_SCALARS, work_rows)
+                      BAD_GRAD_SHAPE, BEST, N_SCALARS, USER_RAISED,
+                      work_rows)
 from ._objective import Objective
 from ._options import parse_options
 from ._progress import Monitor
@@ -42,7 +43,6 @@ from ._result import (CALLBACK, KERNEL_TO_STATUS, MAXITER, SUCCESS,
 # A chunk of the compiled loop aims at this many seconds, so that callbacks
 # of the progress kind and Ctrl-C are served promptly.
 CHUNK_SECONDS = 0.05
-FIRST_CHUNK = 16
 
 # numba's default "workqueue" threading layer aborts when two threads run
 # parallel code at once. A run that cannot take this lock uses the serial
@@ -58,11 +58,6 @@ def prepare(fun, x0, args, jac, bounds, tol, callback, options):
     if lo is not None and ((x < lo) | (x > hi)).any():
         warn_user(CLIPPED, OptimizeWarning)
     settings = parse_options(options, n, tol=tol, bounded=lo is not None)
-    # Whether the overflow proof holds decides which kernel is compiled.
-    gsafe, guarded = _layout.overflow_guard(settings, x.dtype, x_absmax,
-                                            settings.state)
-    settings = settings._replace(
-        flags=settings.flags._replace(guarded=guarded))
     obj = Objective(fun, jac, args, n, x.dtype, lo, hi,
                     settings.finite_diff_rel_step)
     if (settings.flags.schedule == _schedules.PLATEAU
@@ -80,7 +75,7 @@ def prepare(fun, x0, args, jac, bounds, tol, callback, options):
             raise ValueError("batch['patience'] watches the mini-batch loss: "
                              "give fun returning (f, g) with jac=True")
         epochs = Epochs(spec, args)
-    return HostRun(x, lo, hi, gsafe, settings, obj, callback, epochs)
+    return HostRun(x, x_absmax, lo, hi, settings, obj, callback, epochs)
 
 
 class HostRun:
@@ -93,7 +88,8 @@ class HostRun:
     ``g`` is the gradient at x.
     """
 
-    def __init__(self, x0, lo, hi, gsafe, settings, obj, callback, epochs):
+    def __init__(self, x0, x_absmax, lo, hi, settings, obj, callback,
+                 epochs):
         flags = settings.flags
         self.settings, self.obj, self.epochs = settings, obj, epochs
         self.rows = rows = work_rows(flags)
@@ -106,7 +102,17 @@ class HostRun:
             np.clip(self.x, lo, hi, out=self.x)  # (warned by prepare)
         self.view = self.x.view()
         self.view.flags.writeable = False  # user code may read x, not write
+        self.x_arg = self.view  # what user functions get as x
         t = self._initial_state()
+        # Whether the overflow proof holds decides which kernel is compiled
+        # (with the state as checked and copied in).
+        state = None if settings.state is None else {
+            name: self.work[rows[row]] for row, name in STATE_NAMES.items()
+            if row in rows}
+        gsafe, guarded = _layout.overflow_guard(settings, x0.dtype, x_absmax,
+                                                state)
+        self.settings = settings = settings._replace(
+            flags=flags._replace(guarded=guarded))
         self.scalars = self._initial_scalars(gsafe, t)
         schedule = settings.schedule
         # a Python callable lr(t): the drivers set scalars[LR] before a step
@@ -197,12 +203,9 @@ class HostRun:
                 return python_driver(self)
             try:
                 return nopython_driver(self, fn)
-            except TypingError as exc:
-                if s.driver == "nopython" or self.nit > 0:
-                    raise
-                first = str(exc).strip().splitlines()[0]
+            except _NoCompiledLoop as exc:
                 warn_user("The compiled driver cannot run these functions "
-                          f"({first}); using the python driver.",
+                          f"({exc}); using the python driver.",
                           RuntimeWarning)
                 if self.epochs is not None:
                     self.epochs.restart()
@@ -354,10 +357,14 @@ def python_driver(run):
 
     The loop is kept to the bone (about 1 us above the user's jac): the
     step's entry point is called without numba's dispatch, the user's jac
-    directly, and gradient calls are recorded once per return.
+    directly, and gradient calls are recorded once per return (counted
+    before each call: a Ctrl-C inside the user's function finds it counted).
     """
-    obj, x, view = run.obj, run.x, run.view
+    obj, x = run.obj, run.x
     work, scalars, epochs = run.work, run.scalars, run.epochs
+    fn = {"callable": obj.jac, "value_and_grad": obj.fun}.get(obj.mode)
+    run.x_arg = view = _x_for(fn, run) if fn is not None and is_jitted(
+        fn) else run.view
     if epochs is None and run.g is None:  # (else a fallback computed it)
         run.g = obj.grad(view)
         run.choose_threads()
@@ -389,8 +396,9 @@ def python_driver(run):
                     if pos >= per_epoch:
                         return None  # the epoch's end (_drive watches it)
                     gradient = obj.loop_gradient(epochs.batch_args(pos))
+                calls += 1  # counted when made, as scipy counts
+                g = None  # (until it returns: a Ctrl-C may come inside)
                 g = gradient(view)
-                calls += 1
                 if (type(g) is not ndarray or g.dtype is not dtype
                         or g.shape != shape or not g.flags.c_contiguous):
                     g = check(g)
@@ -425,11 +433,10 @@ def nopython_driver(run, fn):
     epochs = run.epochs
     returns_value = obj.gives_value
     obj.raw_grad_dtype = x.dtype
+    run.x_arg = _x_for(fn, run)
+    own = np.empty_like(x)  # the loop writes its gradients here only
     if epochs is None:
-        # x itself, not the read-only view: a jitted function compiled for
-        # writable arrays (an explicit signature) accepts it, and the
-        # compiled loop calls it with it
-        run.g = obj.grad(x)
+        run.g = obj.grad(run.x_arg)
         if obj.raw_value is not None:
             scalars[FVAL] = obj.value_at_grad
         run.choose_threads()
@@ -440,35 +447,51 @@ def nopython_driver(run, fn):
     watch = run.watcher()
     # one iteration per chunk where Python acts between iterations
     stepwise = run.notify is not None or run.lr_function is not None
-    chunk = 1 if stepwise else FIRST_CHUNK
+    chunk = 1
     loop = None
 
     def advance(budget):
         nonlocal loop, chunk
         args = obj.args if epochs is None else epochs.data
+        if run.g is not obj.out and run.g is not own:
+            # A gradient from Python may be the user's own array (one of
+            # args, say): the loop writes into a copy, never into it.
+            own[:] = run.g
+            run.g = own
         if loop is None:
             config = (s.flags, x.dtype.name, returns_value,
                       obj.raw_grad_dtype != x.dtype, obj.inplace,
                       run.parallel, epochs is not None)
-            loop = _cpu.loop_entry_point(config, fn, run.work, run.g, args,
-                                         mask)
+            try:
+                loop = _cpu.loop_entry_point(config, fn, run.work, run.x_arg,
+                                             run.g, args, mask)
+            except TypingError as exc:
+                if s.driver != "nopython":  # 'auto': the python driver
+                    raise _NoCompiledLoop(
+                        str(exc).strip().splitlines()[0]) from exc
+                raise TypeError("driver='nopython' cannot call the jitted "
+                                f"function in its compiled loop: {exc}"
+                                ) from exc
         n_iter = min(chunk, budget)
         if every is not None:  # end the chunk on the next record
             n_iter = min(n_iter, every - run.nit % every)
         if run.lr_function is not None:
             run.set_lr()
         start = time.perf_counter()
-        code = loop(fn, run.work, run.g, scalars, n_iter, args, mask)
+        code = loop(fn, run.work, run.x_arg, run.g, scalars, n_iter, args,
+                    mask)
         elapsed = time.perf_counter() - start
         if returns_value:
             obj.raw_value = float(scalars[FVAL])
+        if code == USER_RAISED:
+            _raise_again(run, args)
         if code == BAD_GRAD_SHAPE:
             raise ValueError(f"The gradient must have shape ({x.shape[0]},) "
                              "like x0; the jitted function returned another "
                              "length")
         if code != STEPPED:
             if code in (OVERFLOW, LARGE_X) and epochs is None:
-                run.g = obj.grad(x)  # x moved: keep jac and fun at x
+                run.g = obj.grad(run.x_arg)  # x moved: keep jac, fun at x
             return KERNEL_TO_STATUS[code]
         if watch is not None and not (  # (an epoch's end: _drive's)
                 epochs is not None
@@ -476,20 +499,57 @@ def nopython_driver(run, fn):
             if watch():
                 return CALLBACK
         if not stepwise:
-            chunk = _next_chunk(chunk, elapsed)
+            chunk = _next_chunk(chunk, n_iter, elapsed)
         return None
 
     return _drive(run, advance)
 
 
-def _next_chunk(chunk, elapsed):
-    """The next chunk's iterations: double while a chunk takes under half
-    of :data:`CHUNK_SECONDS`, halve above twice it."""
-    if elapsed < CHUNK_SECONDS / 2:
-        return 2 * chunk
-    if elapsed > 2 * CHUNK_SECONDS and chunk > 1:
-        return chunk // 2
-    return chunk
+class _NoCompiledLoop(Exception):
+    """numba cannot build the compiled loop around the user's function
+    (its message says why): 'auto' runs the python driver instead."""
+
+
+def _x_for(fn, run):
+    """What the jitted ``fn`` gets as x: the read-only view, as in the
+    python driver (a function that writes into x fails to compile, in both
+    drivers), unless ``fn`` was compiled for writable arrays only (an
+    explicit signature), which then gets x itself."""
+    if getattr(fn, "_can_compile", True):
+        return run.view
+    obj = run.obj
+    args = obj.args if run.epochs is None else run.epochs.batch_args(0)
+    probe = (run.view, obj.out) if obj.inplace else (run.view,)
+    return run.view if _cpu.accepts(fn, probe + tuple(args)) else run.x
+
+
+def _raise_again(run, args):
+    """The jitted function raised inside the compiled loop, which caught
+    it (so that numba releases the loop's arrays) and stopped: call it once
+    more, from Python, at the same x on the same arguments, to raise its
+    exception with its own type and message."""
+    if run.epochs is not None:
+        args = run.epochs.batch_args(int(run.scalars[BATCH_POS]))
+    run.g = None  # not at x
+    run.obj.grad(run.x_arg, args)
+    raise RuntimeError("the jitted function raised an exception inside the "
+                       "compiled loop, but not when called again at the "
+                       "same x: it is not deterministic; run it with "
+                       "driver='python' to see the exception")
+
+
+def _next_chunk(chunk, n_iter, elapsed):
+    """The next chunk's iterations: sized from the last chunk's time per
+    iteration to take about :data:`CHUNK_SECONDS`, growing at most 16-fold
+    at a time (a chunk starts at one iteration: Ctrl-C and callbacks are
+    served within about CHUNK_SECONDS plus one gradient call, however slow
+    the gradient)."""
+    if n_iter < chunk:  # cut short by a record or the end: no news
+        return chunk
+    per_iteration = elapsed / n_iter
+    if per_iteration <= 0:
+        return 16 * chunk
+    return max(1, min(16 * chunk, int(CHUNK_SECONDS / per_iteration)))
 
 
 def _drive(run, advance):
@@ -534,7 +594,7 @@ def _start_epoch(run):
     scalars[BATCH_SIZE] = epochs.spec.size
     scalars[N_SAMPLES] = epochs.spec.n_samples
     scalars[LOSS_SUM] = 0.0
-    run.g = obj.grad(run.view, epochs.batch_args(0))
+    run.g = obj.grad(run.x_arg, epochs.batch_args(0))
     if obj.gives_value:
         scalars[FVAL] = f = obj.value_at_grad
         scalars[LOSS_SUM] += f
@@ -556,7 +616,7 @@ def _end_epoch(run):
 def _finish_epochs(run, status):
     """After the last iteration: the gradient (and value) on all the data,
     and the status it gives."""
-    run.g = run.obj.grad(run.view)
+    run.g = run.obj.grad(run.x_arg)
     if status != MAXITER:
         return status
     run.scalars[GTOL] = run.settings.gtol  # the full gradient can converge

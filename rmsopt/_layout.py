@@ -13,12 +13,14 @@ The CPU kernels (:mod:`rmsopt._cpu`) and the GPU kernels
 - :class:`Flags`, the compile-time constants a kernel is built for;
 - :func:`overflow_guard`, the proof that decides whether the update needs
   a per-element guard;
-- :data:`JIT_OPTIONS`, the one place numba's compiler options are spelled.
+- :data:`JIT_OPTIONS`, the one place numba's compiler options are spelled,
+  and :func:`cached_njit`, the decorator of every kernel numba may cache.
 
-Plain Python: nothing here imports numba.
+Nothing here compiles; numba is imported only by :func:`cached_njit`.
 """
 
 import math
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -29,6 +31,76 @@ import numpy as np
 # no user function.
 JIT_OPTIONS = dict(error_model="numpy", nogil=True)
 
+
+def cached_njit(**options):
+    """``numba.njit(cache=True, **JIT_OPTIONS, **options)``, robust to the
+    disk cache: where numba finds no writable cache location (a read-only
+    install with no writable ``NUMBA_CACHE_DIR`` or home), the function
+    compiles in memory (one warning per process); a corrupt cache file (a
+    truncated or garbage ``.nbi``/``.nbc``, as a killed process or a full
+    disk leaves) is dropped and the function recompiled.
+
+    Examples
+    --------
+    >>> @cached_njit()
+    ... def double(x):
+    ...     return 2 * x
+    >>> double(3)
+    6
+    """
+    import numba
+
+    def decorate(function):
+        try:
+            dispatcher = numba.njit(cache=True, **JIT_OPTIONS,
+                                    **options)(function)
+        except RuntimeError as exc:  # "cannot cache ...: no locator ..."
+            _warn_no_cache(exc)
+            return numba.njit(**JIT_OPTIONS, **options)(function)
+        dispatcher._cache = _SafeCache(dispatcher._cache)
+        return dispatcher
+    return decorate
+
+
+_WARNED = []
+
+
+def _warn_no_cache(exc):
+    if not _WARNED:
+        _WARNED.append(True)
+        warnings.warn(f"rmsopt compiles in memory: numba cannot cache here "
+                      f"({exc}); set NUMBA_CACHE_DIR to a writable folder "
+                      "to keep the compiled code between processes",
+                      RuntimeWarning, stacklevel=3)
+
+
+class _SafeCache:
+    """numba's cache of one function, minus its failures: a file that does
+    not load is dropped (the index rewritten empty, so that the new build
+    overwrites it), a build that does not save is kept in memory."""
+
+    def __init__(self, cache):
+        self._cache = cache
+
+    def __getattr__(self, name):
+        return getattr(self._cache, name)
+
+    def load_overload(self, sig, target_context):
+        try:
+            return self._cache.load_overload(sig, target_context)
+        except Exception:  # EOFError, UnpicklingError, ...: corrupt files
+            try:
+                self._cache.flush()
+            except Exception:
+                pass
+            return None
+
+    def save_overload(self, sig, cres):
+        try:
+            self._cache.save_overload(sig, cres)
+        except Exception:  # a full disk, a vanished folder: memory only
+            pass
+
 # Status codes returned by the kernels (rmsopt._result maps them to scipy's).
 STEPPED = 0          # the gradient was finite and above gtol: one step taken
 CONVERGED = 1        # largest (projected) gradient component <= gtol
@@ -36,6 +108,7 @@ NONFINITE_GRAD = 2   # the gradient holds NaN or inf: no step taken
 OVERFLOW = 3         # the step overflowed; those elements kept their values
 BAD_GRAD_SHAPE = 4   # a jitted jac returned a gradient of the wrong length
 LARGE_X = 5          # |x| passed max/4 after an unguarded step (x finite)
+USER_RAISED = 6      # the user's jitted function raised in the compiled loop
 
 # Layout of ``scalars`` (float64): the user's hyperparameters (rounded to the
 # working dtype in the kernels) and the gradient bound of the overflow proof;

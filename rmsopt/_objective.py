@@ -238,8 +238,8 @@ class Objective:
         entry point trusts."""
         gradient = self._gradient if args is None else \
             self.loop_gradient(args)
+        self.record(1)  # counted when made, as scipy counts
         g = gradient(x)
-        self.record(1)
         if self.gives_value:
             self.memory.check_value(self.raw_value)  # fail now, not at the end
         if self.inplace and g is self.out:

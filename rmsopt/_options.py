@@ -12,6 +12,7 @@ import numba
 import numpy as np
 from scipy.optimize import OptimizeWarning
 
+from ._checks import check_state
 from ._layout import Flags
 from ._result import warn_user
 from ._schedules import Schedule
@@ -162,8 +163,9 @@ def parse_options(options, n, tol=None, bounded=False):
                   OptimizeWarning)
         for name in unknown:
             del options[name]
-    if tol is not None:
-        options.setdefault("gtol", tol)
+    if tol is not None:  # checked even where gtol overrides it
+        options.setdefault("gtol", _number("tol", tol, 0.0,
+                                           what="tol value"))
 
     convention = options.get("convention", "pytorch")
     if not isinstance(convention, str) or convention.lower() not in CONVENTIONS:
@@ -224,6 +226,8 @@ def parse_options(options, n, tol=None, bounded=False):
         if not np.all(np.isfinite(arr)) or np.any(arr == 0):
             raise ValueError("finite_diff_rel_step must be finite and nonzero")
 
+    state = values["state"]
+    check_state(state, {})  # its form, before anything reads it
     driver = values["driver"]
     if driver not in ("auto", "python", "nopython"):
         raise ValueError(f"driver must be 'auto', 'python' or 'nopython', "
@@ -251,7 +255,7 @@ def parse_options(options, n, tol=None, bounded=False):
                     weight_decay=weight_decay, initial_scale=initial_scale,
                     flags=flags, maxiter=int(maxiter), gtol=gtol,
                     disp=values["disp"], finite_diff_rel_step=step,
-                    state=values["state"], driver=driver,
+                    state=state, driver=driver,
                     convention=convention, parallel=parallel,
                     schedule=schedule, batch=batch,
                     history=check_history(values["history"]),

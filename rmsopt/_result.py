@@ -24,7 +24,7 @@ MESSAGES = {
 }
 
 # What a kernel's code ends a run with; STEPPED (the run goes on) is not a
-# status, and BAD_GRAD_SHAPE is an error the run raises.
+# status, and BAD_GRAD_SHAPE and USER_RAISED are errors the run raises.
 KERNEL_TO_STATUS = {
     _layout.CONVERGED: SUCCESS,
     _layout.NONFINITE_GRAD: NAN,

@@ -13,7 +13,7 @@ import pytest
 
 from rmsopt import _cpu, _layout
 from rmsopt._layout import (BATCH_POS, BATCH_SIZE, CONVERGED, FVAL, GSAFE,
-                            GTOL, LARGE_X, LOSS_SUM, N_SAMPLES, N_SCALARS,
+                            GTOL, LOSS_SUM, N_SAMPLES, N_SCALARS,
                             NGRAD, NIT, NONFINITE_GRAD, OVERFLOW, STEPPED, T,
                             overflow_guard, work_rows)
 from rmsopt._options import parse_options
@@ -170,6 +170,14 @@ def loop_config(flags, dtype, returns_value=False, inplace=False,
     return (flags, dtype, returns_value, False, inplace, False, batched)
 
 
+def x_of(work):
+    """What the compiled loop hands the user's function as x: a read-only
+    view of the iterate, as the python driver hands it."""
+    view = work[0].view()
+    view.flags.writeable = False
+    return view
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("config", CONFIGS[:2], ids=range(2))
 def test_the_loop_is_repeated_steps(config, dtype):
@@ -188,10 +196,10 @@ def test_the_loop_is_repeated_steps(config, dtype):
         cfg = loop_config(flags, dtype, returns_value, inplace)
         lw, ls = work.copy(), scalars.copy()
         g = rosen_grad_jit(lw[0])
-        loop = _cpu.loop_entry_point(cfg, fn, lw, g, (), ())
+        loop = _cpu.loop_entry_point(cfg, fn, lw, x_of(lw), g, (), ())
         # in chunks, as the driver calls it: the same bits
         for chunk in (1, 7, n_iter - 8):
-            assert loop(fn, lw, g, ls, chunk, (), ()) == STEPPED
+            assert loop(fn, lw, x_of(lw), g, ls, chunk, (), ()) == STEPPED
         np.testing.assert_array_equal(lw, w)
         assert ls[T] == ls[NIT] == n_iter and ls[NGRAD] == n_iter
         # g is the gradient at the final x, and f fun there
@@ -204,14 +212,14 @@ def test_the_loop_stops_with_the_steps_code():
     flags, _, work, scalars = prepare({"lr": 0.01}, X0.copy())
     cfg = loop_config(flags, "float64")
     g = rosen_grad_jit(work[0])
-    loop = _cpu.loop_entry_point(cfg, rosen_grad_jit, work, g, (), ())
+    loop = _cpu.loop_entry_point(cfg, rosen_grad_jit, work, x_of(work), g, (), ())
     scalars[GTOL] = 1e9  # converged at x0: no step, no gradient call
-    assert loop(rosen_grad_jit, work, g, scalars, 10, (), ()) == CONVERGED
+    assert loop(rosen_grad_jit, work, x_of(work), g, scalars, 10, (), ()) == CONVERGED
     assert scalars[NIT] == scalars[NGRAD] == 0
     np.testing.assert_array_equal(work[0], X0)
     scalars[GTOL] = 0
     g[2] = np.nan  # no step on a NaN gradient
-    assert loop(rosen_grad_jit, work, g, scalars, 10, (), ()) == \
+    assert loop(rosen_grad_jit, work, x_of(work), g, scalars, 10, (), ()) == \
         NONFINITE_GRAD
     assert scalars[NIT] == 0
     np.testing.assert_array_equal(work[0], X0)
@@ -238,9 +246,9 @@ def test_batched_loop_ends_with_the_epoch_and_sums_its_losses():
                             BATCH_Y[start:start + size])
             losses.append(fb)
     cfg = loop_config(flags, "float64", returns_value=True, batched=True)
-    loop = _cpu.loop_entry_point(cfg, lsq_vg, work, g, args, mask)
+    loop = _cpu.loop_entry_point(cfg, lsq_vg, work, x_of(work), g, args, mask)
     # more iterations asked than the epoch holds: it stops at its end
-    assert loop(lsq_vg, work, g, scalars, 1000, args, mask) == STEPPED
+    assert loop(lsq_vg, work, x_of(work), g, scalars, 1000, args, mask) == STEPPED
     np.testing.assert_array_equal(work, w)
     assert scalars[NIT] == per_epoch and scalars[BATCH_POS] == per_epoch
     assert scalars[NGRAD] == per_epoch - 1  # no gradient past the end
@@ -254,9 +262,9 @@ def test_batched_loop_ends_with_the_epoch_and_sums_its_losses():
     scalars2[BATCH_SIZE], scalars2[N_SAMPLES] = size, n_samples
     f2, g2 = lsq_vg(work2[0], BATCH_A[:size], BATCH_Y[:size])
     scalars2[FVAL] = scalars2[LOSS_SUM] = f2
-    assert loop(lsq_vg, work2, g2, scalars2, 4, args, mask) == STEPPED
+    assert loop(lsq_vg, work2, x_of(work2), g2, scalars2, 4, args, mask) == STEPPED
     assert scalars2[BATCH_POS] == 4
-    assert loop(lsq_vg, work2, g2, scalars2, 1000, args, mask) == STEPPED
+    assert loop(lsq_vg, work2, x_of(work2), g2, scalars2, 1000, args, mask) == STEPPED
     np.testing.assert_array_equal(work2, w)
     assert scalars2[LOSS_SUM] == total
 
@@ -274,19 +282,19 @@ def test_entry_points_are_cached_and_compile_nothing_new():
 
     cfg = loop_config(flags, "float64")
     g = rosen_grad_jit(work[0])
-    loop_entry = _cpu.loop_entry_point(cfg, rosen_grad_jit, work, g, (), ())
+    loop_entry = _cpu.loop_entry_point(cfg, rosen_grad_jit, work, x_of(work), g, (), ())
     loop = _cpu.make_loop(*cfg)
     count = len(loop.signatures)
     # the same argument types: the same entry point, nothing compiled
     other = work.copy()
-    assert _cpu.loop_entry_point(list(cfg), rosen_grad_jit, other,
+    assert _cpu.loop_entry_point(list(cfg), rosen_grad_jit, other, x_of(other),
                                  g.copy(), (), ()) is loop_entry
     assert len(loop.signatures) == count
     # a new jitted function of the same signature: the same compiled loop
     new_grad = numba.njit(rosen_grad_jit.py_func)
     new_grad(work[0])  # compiled by the run's first gradient call
-    assert _cpu.loop_entry_point(cfg, new_grad, work, g, (), ()) is \
+    assert _cpu.loop_entry_point(cfg, new_grad, work, x_of(work), g, (), ()) is \
         loop_entry
     assert len(loop.signatures) == count
-    assert loop_entry(new_grad, work, g, scalars, 3, (), ()) == STEPPED
+    assert loop_entry(new_grad, work, x_of(work), g, scalars, 3, (), ()) == STEPPED
     assert scalars[NIT] == 3

@@ -78,6 +78,15 @@ def test_tol_fills_gtol_unless_gtol_is_given():
     assert parse_options({"gtol": 0}, 3).gtol == 0.0
 
 
+@pytest.mark.parametrize("tol, error", [(float("nan"), ValueError),
+                                        (-1.0, ValueError),
+                                        ("1e-3", TypeError)])
+def test_tol_is_checked_even_where_gtol_overrides_it(tol, error):
+    for options in ({}, {"gtol": 1e-3}):
+        with pytest.raises(error, match="tol"):
+            parse_options(options, 3, tol=tol)
+
+
 def test_unknown_options_warn_and_are_dropped():
     with pytest.warns(OptimizeWarning,
                       match="^Unknown solver options: bogus, rho$"):

@@ -154,8 +154,11 @@ def test_bounds_not_a_sequence():
 
 def test_bad_state():
     good = run().state
-    with pytest.raises(TypeError, match="must be the `state` of a previous rmsopt result"):
-        run(state={"v": 1})
+    for bad in ({"v": 1}, "abc", 3, [good]):
+        with pytest.raises(TypeError, match="must be the `state` of a previous rmsopt result"):
+            run(state=bad)
+    with pytest.raises(ValueError, match=r"state\['square_avg'\] must be a float64 array"):
+        run(state={**good, "square_avg": "abc"})
     with pytest.raises(ValueError, match=r"state\['square_avg'\] must be a float64 array of shape \(5,\)"):
         run(state={**good, "square_avg": np.ones(4)})
     with pytest.raises(ValueError, match=r"state\['square_avg'\] must be a float32 array"):

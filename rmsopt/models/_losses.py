@@ -40,9 +40,8 @@ from numba import types
 from numba.extending import overload
 
 from .._docs import filled
-from .._layout import JIT_OPTIONS
+from .._layout import JIT_OPTIONS, cached_njit
 
-_JIT = dict(cache=True, **JIT_OPTIONS)
 
 # The parameters the losses share, written once (rmsopt._docs).
 _shared_docs = filled({
@@ -194,7 +193,7 @@ def _squared_residual(X, i, w, b, yi, params):
     return r * r, r, 0.0
 
 
-@numba.njit(**_JIT)
+@cached_njit()
 @_shared_docs
 def least_squares(w, out, X, y, l2, fit_intercept):
     r"""Least squares with an L2 penalty (ridge), and its gradient.
@@ -249,7 +248,7 @@ def _log_loss(X, i, w, b, yi, params):
     return max(z, 0.0) + math.log1p(e) - yi * z, s - yi, 0.0
 
 
-@numba.njit(**_JIT)
+@cached_njit()
 @_shared_docs
 def logistic(w, out, X, y, l2, fit_intercept):
     r"""Binary logistic regression (log loss) with an L2 penalty.
@@ -299,7 +298,7 @@ def logistic(w, out, X, y, l2, fit_intercept):
     return _mean_and_penalty(total, out, w, X, l2, 1)
 
 
-@numba.njit(**_JIT)
+@cached_njit()
 @_shared_docs
 def multinomial(w, out, X, y, l2, fit_intercept):
     r"""Multinomial logistic regression (softmax cross-entropy) with L2.
@@ -389,7 +388,7 @@ def _poisson_nll(X, i, w, b, yi, params):
     return mu - yi * z, mu - yi, 0.0
 
 
-@numba.njit(**_JIT)
+@cached_njit()
 @_shared_docs
 def poisson(w, out, X, y, l2, fit_intercept):
     r"""Poisson regression with the log link and an L2 penalty.
@@ -459,7 +458,7 @@ def _huber_term(X, i, w, b, yi, params):
     return value, d, dsigma
 
 
-@numba.njit(**_JIT)
+@cached_njit()
 @_shared_docs
 def huber(w, out, X, y, l2, fit_intercept, epsilon):
     r"""Huber regression with a scale estimated jointly (Owen's form).
