@@ -139,27 +139,40 @@ def parse_batches(spec, args):
 class Epochs:
     """The epoch loop shared by both drivers: shuffled copies, positions,
     the plateau test. Everything it decides is computed in Python, once per
-    epoch, the same way for both drivers."""
+    epoch, the same way for both drivers.
+
+    ``snapshot`` and ``resume`` carry a run over to the next exactly: the
+    epochs started, the position in the current one, the shuffle stream and
+    the plateau test's memory travel in ``res.state['batches']``.
+    """
 
     def __init__(self, spec, args):
         self.spec = spec
         self.args = args
+        self.resumed = None  # the snapshot this run continues, if any
         self.restart()
 
     def restart(self):
-        """From the first epoch again (the same orders)."""
+        """From the first epoch again (the same orders), or from where the
+        run it continues stopped."""
         spec = self.spec
         self.rng = np.random.default_rng(spec.seed)
-        self.epoch = 0          # epochs started
+        self.rng_at_start = None  # the stream before this epoch's order
+        self.epoch = 0          # epochs started, earlier runs' included
+        self.started = 0        # epochs started by this run
+        self.resume_at = None   # (position, loss sum) to continue from
         self.best = math.inf
         self.wait = 0
         self.plateaued = False
         self.losses = []        # mean mini-batch loss of each epoch
         self.data = None        # this epoch's args (data arrays reordered)
+        if self.resumed is not None:
+            self.resume(self.resumed)
 
     def start(self):
         """Draw this epoch's order."""
         spec = self.spec
+        self.rng_at_start = self.rng.bit_generator.state
         order = self.rng.permutation(spec.n_samples) if spec.shuffle \
             else None
         data = list(self.args)
@@ -169,6 +182,7 @@ class Epochs:
                        else np.ascontiguousarray(a[order]))
         self.data = tuple(data)
         self.epoch += 1
+        self.started += 1
 
     def batch_args(self, pos):
         """The arguments of batch ``pos`` of this epoch: slices (views)."""
@@ -178,6 +192,14 @@ class Epochs:
         data = list(self.data)
         for p in self.spec.positions:
             data[p] = data[p][start:stop]
+        return tuple(data)
+
+    def first_batch(self):
+        """Arguments typed as every batch's (contiguous slices), before any
+        epoch has started."""
+        data = list(self.args)
+        for p in self.spec.positions:
+            data[p] = np.ascontiguousarray(data[p][:self.spec.size])
         return tuple(data)
 
     def end(self, loss_sum):
@@ -195,7 +217,45 @@ class Epochs:
                 if self.wait >= spec.patience:
                     self.plateaued = True
                     return True
-        return spec.epochs is not None and self.epoch >= spec.epochs
+        return spec.epochs is not None and self.started >= spec.epochs
+
+    def snapshot(self, pos, loss_sum):
+        """The state to continue from: within the epoch at batch ``pos``
+        (whose gradient was computed; ``loss_sum`` counts it), or, past its
+        end, from the next epoch."""
+        spec = self.spec
+        within = 0 < pos < spec.per_epoch
+        return {"size": spec.size, "n_samples": spec.n_samples,
+                "shuffle": spec.shuffle, "epoch": self.epoch,
+                "pos": pos if within else 0,
+                "loss_sum": float(loss_sum) if within else 0.0,
+                "rng": self.rng_at_start if within
+                else self.rng.bit_generator.state,
+                "best": self.best, "wait": self.wait}
+
+    def resume(self, snapshot):
+        """Continue a previous run from its :meth:`snapshot`."""
+        spec = self.spec
+        if not isinstance(snapshot, dict) or not {
+                "size", "n_samples", "shuffle", "epoch", "pos", "loss_sum",
+                "rng", "best", "wait"} <= set(snapshot):
+            raise TypeError("state['batches'] must be the `state['batches']` "
+                            "of a previous rmsopt result")
+        made = (snapshot["size"], snapshot["n_samples"], snapshot["shuffle"])
+        if made != (spec.size, spec.n_samples, spec.shuffle):
+            raise ValueError(
+                f"options['state'] continues a run with batches of size "
+                f"{made[0]} over {made[1]} samples (shuffle={made[2]}); "
+                f"this run has size {spec.size} over {spec.n_samples} "
+                f"(shuffle={spec.shuffle}): continue with the same "
+                "batches, or drop state['batches'] to start new epochs")
+        self.resumed = snapshot
+        self.rng.bit_generator.state = snapshot["rng"]
+        pos = int(snapshot["pos"])
+        # within an epoch, start() redraws its order from the same stream
+        self.epoch = int(snapshot["epoch"]) - (1 if pos else 0)
+        self.resume_at = (pos, snapshot["loss_sum"]) if pos else None
+        self.best, self.wait = float(snapshot["best"]), int(snapshot["wait"])
 
 
 def mask_of(spec, n_args):

@@ -14,10 +14,9 @@ Both advance the same arrays, so they give the same bits. Mini-batches are
 an optional epoch source (:class:`rmsopt._batches.Epochs`) of both: the
 shared outer loop (:func:`_drive`) starts and ends the epochs, and a driver's
 ``advance`` runs iterations within one (the compiled loop slices the batches
-itself). Threads for large problems are taken under a process-wide lock.
+itself). Threads for large problems: :mod:`rmsopt._threads`.
 """
 
-import threading
 import time
 
 import numpy as np
@@ -39,15 +38,11 @@ from ._options import parse_options
 from ._progress import Monitor
 from ._result import (CALLBACK, KERNEL_TO_STATUS, MAXITER, SUCCESS,
                       interrupted_result, make_result, warn_user)
+from ._threads import faster_threaded, threads
 
 # A chunk of the compiled loop aims at this many seconds, so that callbacks
 # of the progress kind and Ctrl-C are served promptly.
 CHUNK_SECONDS = 0.05
-
-# numba's default "workqueue" threading layer aborts when two threads run
-# parallel code at once. A run that cannot take this lock uses the serial
-# kernels instead: same bits, never a crash, never a wait.
-PARALLEL_LOCK = threading.Lock()
 
 
 def prepare(fun, x0, args, jac, bounds, tol, callback, options):
@@ -75,6 +70,10 @@ def prepare(fun, x0, args, jac, bounds, tol, callback, options):
             raise ValueError("batch['patience'] watches the mini-batch loss: "
                              "give fun returning (f, g) with jac=True")
         epochs = Epochs(spec, args)
+        previous = settings.state.get("batches") if isinstance(
+            settings.state, dict) else None
+        if previous is not None:
+            epochs.resume(previous)
     return HostRun(x, x_absmax, lo, hi, settings, obj, callback, epochs)
 
 
@@ -191,12 +190,12 @@ class HostRun:
     def run(self):
         """Run the driver that suits the functions; returns the status."""
         s = self.settings
-        # Threads only for the run that holds the lock (see PARALLEL_LOCK);
-        # a concurrent run goes serial, with the same bits.
-        locked = s.parallel is not False and PARALLEL_LOCK.acquire(
-            blocking=False)
-        self.parallel = bool(locked)
-        self.probe_threads = bool(locked) and s.parallel == "auto"
+        with threads(s.parallel) as allowed:  # (rmsopt._threads)
+            self.parallel = allowed
+            self.probe_threads = allowed and s.parallel == "auto"
+            return self._run_driver()
+
+    def _run_driver(self):
         try:
             fn = self._compiled_function()
             if fn is None:
@@ -214,9 +213,6 @@ class HostRun:
             if self.monitor is not None:
                 self.monitor.close()
             raise
-        finally:
-            if locked:
-                PARALLEL_LOCK.release()
 
     def _compiled_function(self):
         """The jitted function for the nopython driver, or None.
@@ -268,25 +264,15 @@ class HostRun:
         return self.after_iteration
 
     def choose_threads(self):
-        """For parallel='auto': time the gradient check (read-only, one
-        parallel region) serially and threaded, alternating, and keep the
-        faster. Threads lose badly when another process holds a core (each
-        region waits for a descheduled thread), so this is measured, not
-        assumed. Same bits either way."""
-        if not self.probe_threads:
-            return
-        self.probe_threads = False
-        flags, dtype = self.settings.flags, self.x.dtype.name
-        steps = {False: _cpu.step_entry_point(flags, dtype, False),
-                 True: _cpu.step_entry_point(flags, dtype, True)}
-        times = {False: [], True: []}
-        for round_ in range(4):
-            for parallel, step in steps.items():
-                start = time.perf_counter()
-                step(self.work, self.g, self.scalars, False)
-                if round_:  # the first round warms up
-                    times[parallel].append(time.perf_counter() - start)
-        self.parallel = min(times[True]) < min(times[False])
+        """For parallel='auto', once: the faster of the threaded and the
+        serial step (:func:`rmsopt._threads.faster_threaded`)."""
+        if self.probe_threads:
+            self.probe_threads = False
+            flags, dtype = self.settings.flags, self.x.dtype.name
+            self.parallel = faster_threaded(
+                _cpu.step_entry_point(flags, dtype, False),
+                _cpu.step_entry_point(flags, dtype, True),
+                self.work, self.g, self.scalars)
 
     def final_check(self):
         """Status when the iterations end: success if the gradient allows."""
@@ -323,6 +309,11 @@ class HostRun:
         if self.watches_loss:  # rate, best loss, bad steps, cooldown left
             state["plateau"] = tuple(
                 float(v) for v in self.scalars[LR_NOW:COOL + 1])
+        epochs = self.epochs
+        if epochs is not None:  # (no epoch started: the state it came with)
+            state["batches"] = epochs.resumed if epochs.data is None else \
+                epochs.snapshot(int(self.scalars[BATCH_POS]),
+                                self.scalars[LOSS_SUM])
         return state
 
     def result(self, status):
@@ -518,7 +509,7 @@ def _x_for(fn, run):
     if getattr(fn, "_can_compile", True):
         return run.view
     obj = run.obj
-    args = obj.args if run.epochs is None else run.epochs.batch_args(0)
+    args = obj.args if run.epochs is None else run.epochs.first_batch()
     probe = (run.view, obj.out) if obj.inplace else (run.view,)
     return run.view if _cpu.accepts(fn, probe + tuple(args)) else run.x
 
@@ -589,15 +580,20 @@ def _drive(run, advance):
 def _start_epoch(run):
     """Draw the epoch's order; the gradient of its first batch."""
     scalars, obj, epochs = run.scalars, run.obj, run.epochs
+    # a continued run goes on at the batch where the last one stopped; its
+    # loss is in the sum already (the same batch at the same x)
+    pos, loss_sum = epochs.resume_at or (0, 0.0)
+    epochs.resume_at = None
     epochs.start()
-    scalars[BATCH_POS] = 0
+    scalars[BATCH_POS] = pos
     scalars[BATCH_SIZE] = epochs.spec.size
     scalars[N_SAMPLES] = epochs.spec.n_samples
-    scalars[LOSS_SUM] = 0.0
-    run.g = obj.grad(run.x_arg, epochs.batch_args(0))
+    scalars[LOSS_SUM] = loss_sum
+    run.g = obj.grad(run.x_arg, epochs.batch_args(pos))
     if obj.gives_value:
         scalars[FVAL] = f = obj.value_at_grad
-        scalars[LOSS_SUM] += f
+        if not pos:
+            scalars[LOSS_SUM] += f
 
 
 def _end_epoch(run):

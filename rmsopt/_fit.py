@@ -77,7 +77,9 @@ def rmsprop_fit(loss, w0, args, *, lr, momentum, max_iter, tol, options,
         res = minimize(loss, w, args=args, jac=True, bounds=bounds,
                        options={**opts, "lr": gamma, "state": state,
                                 "maxiter": min(chunk, max_iter - n_iter)})
-        w, state, n_iter = res.x, res.state, n_iter + res.nit
+        # each chunk's epoch has its own seed: new epochs, not continued
+        state = {k: v for k, v in res.state.items() if k != "batches"}
+        w, n_iter = res.x, n_iter + res.nit
         if res.status == 0:
             return Fit(w, n_iter, True, "")
         if res.status != 1:  # NaN or inf: w is the last finite iterate

@@ -414,3 +414,39 @@ def test_end_stops_after_the_requested_epochs_and_records_nan():
     epochs.start()
     assert epochs.end(np.nan) is True and not epochs.plateaued
     assert np.isnan(epochs.losses).all() and len(epochs.losses) == 2
+
+
+@pytest.mark.parametrize("driver", ["nopython", "python"])
+@pytest.mark.parametrize("first", [28, 33, 11, 1])  # 11 = an epoch's end
+def test_a_continued_run_is_the_whole_run(driver, first):
+    """The state carries the epochs, the position in the current one and
+    the shuffle stream: 28 + 42 iterations give the bits of 70."""
+    opts = {"lr": 0.05, "momentum": 0.5, "gtol": 0, "driver": driver,
+            "batch": {"args": (0, 1), "size": 10, "seed": 3,
+                      "patience": 50}}
+    whole = rmsopt.minimize(lsq_vg, np.zeros(4), args=(A, Y), jac=True,
+                            options={**opts, "maxiter": 70})
+    part = rmsopt.minimize(lsq_vg, np.zeros(4), args=(A, Y), jac=True,
+                           options={**opts, "maxiter": first})
+    rest = rmsopt.minimize(lsq_vg, part.x, args=(A, Y), jac=True,
+                           options={**opts, "maxiter": 70 - first,
+                                    "state": part.state})
+    np.testing.assert_array_equal(rest.x, whole.x)
+    for key in ("square_avg", "momentum_buffer"):
+        np.testing.assert_array_equal(rest.state[key], whole.state[key])
+    assert rest.state["batches"] == whole.state["batches"]
+    assert rest.state["step"] == 70
+
+
+def test_a_continued_run_needs_the_same_batches():
+    opts = {"maxiter": 5, "batch": {"args": (0, 1), "size": 10}}
+    part = rmsopt.minimize(lsq_vg, np.zeros(4), args=(A, Y), jac=True,
+                           options=opts)
+    with pytest.raises(ValueError, match="batches of size 10 over 103"):
+        rmsopt.minimize(lsq_vg, part.x, args=(A, Y), jac=True,
+                        options={"maxiter": 5, "state": part.state,
+                                 "batch": {"args": (0, 1), "size": 20}})
+    bad = {**part.state, "batches": {"pos": 1}}
+    with pytest.raises(TypeError, match=r"state\['batches'\]"):
+        rmsopt.minimize(lsq_vg, part.x, args=(A, Y), jac=True,
+                        options={**opts, "state": bad})

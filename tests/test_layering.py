@@ -32,6 +32,7 @@ LAYERS = [
     "rmsopt._minimize",
     "rmsopt._device",     # the device run
     "rmsopt._drive",      # the host run
+    "rmsopt._threads",    # when the host run may use numba's threads
     "rmsopt._progress",
     "rmsopt._batches",
     "rmsopt._objective",
