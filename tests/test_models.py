@@ -221,3 +221,20 @@ def test_models_import_without_sklearn():
                           HuberRegressor()])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("Estimator", [Ridge, HuberRegressor,
+                                       PoissonRegressor, LogisticRegression])
+def test_data_too_large_to_standardise_is_an_error(Estimator):
+    """As scikit-learn refuses it: X scaled by 1e200 (its spread overflows)
+    once gave coefficients of zeros and R² = 0 with only NumPy's warning."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 3)) * 1e200
+    y = (rng.standard_normal(30) > 0).astype(float)
+    with pytest.raises(ValueError, match="X is too large to standardise"):
+        Estimator().fit(X, y)
+    with np.errstate(all="ignore"), pytest.raises(ValueError):
+        linear_model.Ridge().fit(X, y)  # scikit-learn's refuses it too
+    if Estimator is Ridge:
+        with pytest.raises(ValueError, match="y is too large"):
+            Ridge().fit(X / 1e200, y * 1e300)

@@ -26,19 +26,32 @@ def standardize(X, y, *, center, scale, scale_y):
     ``center`` subtracts the means (of X, and of y when ``scale_y``);
     ``scale`` divides by the standard deviations (constant columns keep
     scale 1). Without ``scale_y``, y is returned as it is. X_std is
-    C-contiguous float64: the losses read it row by row.
+    C-contiguous float64: the losses read it row by row. Data whose mean
+    or standard deviation overflows float64 is a ``ValueError``.
     """
     p = X.shape[1]
-    x_mean = X.mean(axis=0) if center else np.zeros(p)
-    x_scale = np.ones(p)
-    if scale:
-        sd = X.std(axis=0)
-        x_scale = np.where(sd > 0, sd, 1.0)
-    X_std = np.ascontiguousarray((X - x_mean) / x_scale)
-    if not scale_y:
-        return X_std, y, Scaling(x_mean, x_scale, 0.0, 1.0)
-    y_mean = float(y.mean()) if center else 0.0
-    sd = float(y.std())
+    with np.errstate(over="ignore", invalid="ignore"):
+        x_mean = X.mean(axis=0) if center else np.zeros(p)
+        x_scale = np.ones(p)
+        if scale:
+            sd = X.std(axis=0)
+            x_scale = np.where(sd > 0, sd, 1.0)
+        _check_finite("X", x_mean, x_scale)
+        X_std = np.ascontiguousarray((X - x_mean) / x_scale)
+        if not scale_y:
+            return X_std, y, Scaling(x_mean, x_scale, 0.0, 1.0)
+        y_mean = float(y.mean()) if center else 0.0
+        sd = float(y.std())
+        _check_finite("y", y_mean, sd)
     y_scale = sd if sd > 0 else 1.0
     y_std = (y - y_mean) / y_scale
     return X_std, y_std, Scaling(x_mean, x_scale, y_mean, y_scale)
+
+
+def _check_finite(name, mean, scale):
+    """A clear error where the data's mean or spread overflows float64
+    (standardised, the data would be zeros: a fit of nothing)."""
+    if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
+        raise ValueError(f"{name} is too large to standardise: its mean or "
+                         "standard deviation overflows float64; rescale "
+                         f"{name} (divide it by a constant) before fitting")
