@@ -42,11 +42,15 @@ def cached_njit(**options):
 
     Examples
     --------
-    >>> @cached_njit()
-    ... def double(x):
-    ...     return 2 * x
-    >>> double(3)
-    6
+    A function typed at a prompt has no file to cache beside: it compiles
+    in memory, with the warning.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as seen:
+    ...     warnings.simplefilter("always")
+    ...     double = cached_njit()(lambda x: 2 * x)
+    >>> double(3), "compiles in memory" in str(seen[0].message)
+    (6, True)
     """
     import numba
 
