@@ -157,7 +157,8 @@ class Epochs:
         run it continues stopped."""
         spec = self.spec
         self.rng = np.random.default_rng(spec.seed)
-        self.rng_at_start = None  # the stream before this epoch's order
+        self.order = None       # this epoch's permutation (None: in order)
+        self.resume_order = None  # the order of the epoch a run resumes
         self.epoch = 0          # epochs started, earlier runs' included
         self.started = 0        # epochs started by this run
         self.resume_at = None   # (position, loss sum) to continue from
@@ -172,9 +173,10 @@ class Epochs:
     def start(self):
         """Draw this epoch's order."""
         spec = self.spec
-        self.rng_at_start = self.rng.bit_generator.state
-        order = self.rng.permutation(spec.n_samples) if spec.shuffle \
-            else None
+        order, self.resume_order = self.resume_order, None
+        if order is None and spec.shuffle:
+            order = self.rng.permutation(spec.n_samples)
+        self.order = order
         data = list(self.args)
         for p in spec.positions:
             a = self.args[p]
@@ -229,8 +231,8 @@ class Epochs:
                 "shuffle": spec.shuffle, "epoch": self.epoch,
                 "pos": pos if within else 0,
                 "loss_sum": float(loss_sum) if within else 0.0,
-                "rng": self.rng_at_start if within
-                else self.rng.bit_generator.state,
+                "order": self.order if within else None,
+                "rng": self.rng.bit_generator.state,
                 "best": self.best, "wait": self.wait}
 
     def resume(self, snapshot):
@@ -238,7 +240,7 @@ class Epochs:
         spec = self.spec
         if not isinstance(snapshot, dict) or not {
                 "size", "n_samples", "shuffle", "epoch", "pos", "loss_sum",
-                "rng", "best", "wait"} <= set(snapshot):
+                "order", "rng", "best", "wait"} <= set(snapshot):
             raise TypeError("state['batches'] must be the `state['batches']` "
                             "of a previous rmsopt result")
         made = (snapshot["size"], snapshot["n_samples"], snapshot["shuffle"])
@@ -252,8 +254,10 @@ class Epochs:
         self.resumed = snapshot
         self.rng.bit_generator.state = snapshot["rng"]
         pos = int(snapshot["pos"])
-        # within an epoch, start() redraws its order from the same stream
+        # within an epoch, start() takes up its order again (the stream is
+        # past it already)
         self.epoch = int(snapshot["epoch"]) - (1 if pos else 0)
+        self.resume_order = snapshot["order"] if pos else None
         self.resume_at = (pos, snapshot["loss_sum"]) if pos else None
         self.best, self.wait = float(snapshot["best"]), int(snapshot["wait"])
 

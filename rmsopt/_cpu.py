@@ -437,29 +437,32 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
             else:
                 call = (x,) + batch
             raised = False
+            bad_shape = False
             try:
                 if inplace:
                     if returns_value:
                         f = grad_fn(*call)
                     else:
                         grad_fn(*call)
-                elif returns_value:
-                    f, new = grad_fn(*call)
                 else:
-                    new = grad_fn(*call)
+                    if returns_value:
+                        f, new = grad_fn(*call)
+                    else:
+                        new = grad_fn(*call)
+                    if new.ndim != 1 or new.shape[0] != n:
+                        bad_shape = True
+                    elif cast_grad:
+                        _copy(new, g)
+                    else:
+                        grad = new
             except Exception:  # the run raises it again from Python
                 raised = True
             if raised:
                 status = USER_RAISED
                 break
-            if not inplace:
-                if new.ndim != 1 or new.shape[0] != n:
-                    status = BAD_GRAD_SHAPE
-                    break
-                if cast_grad:
-                    _copy(new, g)
-                else:
-                    grad = new
+            if bad_shape:
+                status = BAD_GRAD_SHAPE
+                break
             if batched:
                 loss_sum += f
         if not cast_grad and not inplace and status != BAD_GRAD_SHAPE:
