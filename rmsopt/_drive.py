@@ -43,6 +43,8 @@ from ._threads import faster_threaded, threads
 # A chunk of the compiled loop aims at this many seconds, so that callbacks
 # of the progress kind and Ctrl-C are served promptly.
 CHUNK_SECONDS = 0.05
+# The most iterations of a first chunk, before one has been timed.
+FIRST_CHUNK = 16
 
 
 def prepare(fun, x0, args, jac, bounds, tol, callback, options):
@@ -102,6 +104,7 @@ class HostRun:
         self.view = self.x.view()
         self.view.flags.writeable = False  # user code may read x, not write
         self.x_arg = self.view  # what user functions get as x
+        self.grad_seconds = 0.0  # the last gradient from Python took this
         t = self._initial_state()
         # Whether the overflow proof holds decides which kernel is compiled
         # (with the state as checked and copied in).
@@ -427,7 +430,9 @@ def nopython_driver(run, fn):
     run.x_arg = _x_for(fn, run)
     own = np.empty_like(x)  # the loop writes its gradients here only
     if epochs is None:
+        start = time.perf_counter()
         run.g = obj.grad(run.x_arg)
+        run.grad_seconds = time.perf_counter() - start
         if obj.raw_value is not None:
             scalars[FVAL] = obj.value_at_grad
         run.choose_threads()
@@ -438,7 +443,7 @@ def nopython_driver(run, fn):
     watch = run.watcher()
     # one iteration per chunk where Python acts between iterations
     stepwise = run.notify is not None or run.lr_function is not None
-    chunk = 1
+    chunk = None  # sized at the first chunk, from the first gradient's time
     loop = None
 
     def advance(budget):
@@ -463,6 +468,11 @@ def nopython_driver(run, fn):
                 raise TypeError("driver='nopython' cannot call the jitted "
                                 f"function in its compiled loop: {exc}"
                                 ) from exc
+        if chunk is None:
+            # as many calls as take CHUNK_SECONDS (from the first gradient's
+            # time, dispatch included), at most FIRST_CHUNK
+            chunk = 1 if stepwise else max(1, min(FIRST_CHUNK, int(
+                CHUNK_SECONDS / max(run.grad_seconds, 1e-9))))
         n_iter = min(chunk, budget)
         if every is not None:  # end the chunk on the next record
             n_iter = min(n_iter, every - run.nit % every)
@@ -532,9 +542,9 @@ def _raise_again(run, args):
 def _next_chunk(chunk, n_iter, elapsed):
     """The next chunk's iterations: sized from the last chunk's time per
     iteration to take about :data:`CHUNK_SECONDS`, growing at most 16-fold
-    at a time (a chunk starts at one iteration: Ctrl-C and callbacks are
-    served within about CHUNK_SECONDS plus one gradient call, however slow
-    the gradient)."""
+    at a time. With the first chunk sized from the first gradient's time,
+    Ctrl-C and callbacks are served within about CHUNK_SECONDS plus one
+    gradient call, however slow the gradient."""
     if n_iter < chunk:  # cut short by a record or the end: no news
         return chunk
     per_iteration = elapsed / n_iter
@@ -589,7 +599,9 @@ def _start_epoch(run):
     scalars[BATCH_SIZE] = epochs.spec.size
     scalars[N_SAMPLES] = epochs.spec.n_samples
     scalars[LOSS_SUM] = loss_sum
+    start = time.perf_counter()
     run.g = obj.grad(run.x_arg, epochs.batch_args(pos))
+    run.grad_seconds = time.perf_counter() - start
     if obj.gives_value:
         scalars[FVAL] = f = obj.value_at_grad
         if not pos:

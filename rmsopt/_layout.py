@@ -217,11 +217,12 @@ def overflow_guard(settings, dtype, x_absmax, state):
     gsafe = math.sqrt(quarter)
     if flags.bias_correction:
         gsafe *= 1.0 - s.alpha
-    with np.errstate(over="ignore", under="ignore"):
-        # the hyperparameters as the kernels see them, rounded to the dtype
-        lr, eps, weight_decay, initial_scale = (
-            float(real(value)) for value in (s.lr, s.eps, s.weight_decay,
-                                             s.initial_scale))
+    # the hyperparameters as the kernels see them, rounded to the dtype
+    # (past its largest value: inf, without NumPy's overflow warning)
+    lr, eps, weight_decay, initial_scale = (
+        math.copysign(math.inf, value) if abs(value) > big
+        else float(real(value)) for value in (
+            s.lr, s.eps, s.weight_decay, s.initial_scale))
     den_min = math.sqrt(eps) if flags.eps_in_sqrt else eps
     if not (den_min > 0 and math.isfinite(lr)
             and math.isfinite(weight_decay)):
