@@ -12,7 +12,7 @@ import pytest
 from scipy.optimize import rosen, rosen_der
 
 import rmsopt
-from problems import X0, rosen_jit
+from problems import X0
 
 DRIVERS = ["python", "nopython"]
 
