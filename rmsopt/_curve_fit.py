@@ -1,20 +1,22 @@
-r"""``curve_fit``: scipy's interface, RMSProp on the least-squares cost."""
+r"""``curve_fit``: scipy's interface; RMSProp on the least-squares cost, then a
+local finish with ``scipy.optimize.least_squares``."""
 
 import inspect
 import warnings
 
 import numpy as np
 from scipy.linalg import cholesky, solve_triangular
-from scipy.optimize import Bounds, OptimizeWarning
+from scipy.optimize import Bounds, OptimizeWarning, least_squares
 
-from ._fit import check_options, rmsprop_fit
+from ._fit import MIN_LR, check_options, rmsprop_fit
 
 
 def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
               check_finite=True, bounds=(-np.inf, np.inf), jac=None, *,
-              full_output=False, lr=0.01, momentum=0.9, maxiter=20000,
-              gtol=1e-10, **options):
-    r"""Fit ``f(xdata, *params)`` to ``ydata`` by least squares with RMSProp.
+              full_output=False, polish=True, lr=0.01, momentum=0.9,
+              maxiter=20000, gtol=1e-10, options=None, **more_options):
+    r"""Fit ``f(xdata, *params)`` to ``ydata`` by least squares: RMSProp's
+    robust descent, then a local finish.
 
     Mirrors :func:`scipy.optimize.curve_fit`: same parameters, same
     ``(popt, pcov)``. With :math:`r(p) = L^{-1}(f(x, p) - y)`, where
@@ -25,7 +27,24 @@ def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
 
         \tfrac12 \lVert r(p) \rVert^2
 
-    and, with :math:`J` the Jacobian of :math:`r` at the solution,
+    in two phases:
+
+    1. RMSProp on the parameters divided by ``|p0|`` (1 where ``p0`` is 0),
+       so ``lr`` is a relative step, in the shared fit loop of
+       :mod:`rmsopt._fit`: it keeps the best point seen, goes back to it
+       with a smaller rate after a chunk of iterations that does not lower
+       the cost, and stops at its convergence test or at a stall. Its
+       gradient :math:`J^\top r` uses forward differences (or ``jac``).
+    2. With ``polish`` (the default), :func:`scipy.optimize.least_squares`
+       from RMSProp's best point: Levenberg-Marquardt without bounds (as
+       scipy's ``curve_fit``), the trust-region reflective method with
+       them, to the digits the data allow. RMSProp brings the fit into the
+       basin of the solution from a poor start; the local method, which
+       converges fast there, finishes it.
+
+    Then, with :math:`J` the Jacobian of :math:`r` at the solution
+    (``least_squares``' own, or central differences with steps relative
+    to each parameter, or ``jac``),
 
     .. math::
 
@@ -35,15 +54,15 @@ def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
 
     with the pseudo-inverse from the SVD of :math:`J`, dropping singular
     values below :math:`\epsilon_{mach} \max(m, n) s_0` as scipy does. Where
-    scipy cannot estimate the covariance (``m <= n`` without
-    ``absolute_sigma``, or NaN in :math:`J`), ``pcov`` is all inf and an
+    the covariance cannot be estimated (``m <= n`` without
+    ``absolute_sigma``, or :math:`J` not finite), ``pcov`` is all inf and an
     ``OptimizeWarning`` says so.
 
-    RMSProp works on the parameters divided by ``|p0|`` (1 where ``p0`` is
-    0), so ``lr`` is a relative step; the learning rate drops tenfold when
-    100 iterations end without lowering the cost (see
-    :mod:`rmsopt._fit`). The gradient :math:`J^\top r` uses forward
-    differences (or ``jac``); ``pcov`` uses central differences.
+    When to use it rather than scipy's: from poor starting points, where
+    Levenberg-Marquardt alone wanders off (RMSProp's steps are bounded
+    relative to each parameter, and a chunk that raises the cost is taken
+    back). Where scipy's converges from your start, it is faster (no
+    RMSProp phase) and gives the same answer.
 
     Parameters
     ----------
@@ -71,18 +90,28 @@ def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
         ``jac(xdata, *params) -> (m, n)``, the Jacobian of ``f``. Default:
         finite differences.
     full_output : bool, default False
-        Also return ``infodict`` (``nfev``, ``fvec``, ``nit``), ``mesg`` and
-        ``ier`` (1 on success).
-    lr : float, default 0.01
-        RMSProp's initial learning rate, relative to ``|p0|``.
+        Also return ``infodict`` (``nfev``, ``fvec``, ``nit`` of RMSProp,
+        ``rmsprop``: its message, ``polish``: ``least_squares``' result or
+        None), ``mesg`` and ``ier`` (1 on success).
+    polish : bool, default True
+        Finish with :func:`scipy.optimize.least_squares`; False gives the
+        pure RMSProp result, which must pass RMSProp's own convergence test
+        (``gtol``).
+    lr : float, Schedule or callable, default 0.01
+        RMSProp's initial learning rate, relative to ``|p0|``, or a
+        schedule of :mod:`rmsopt.schedules` (or ``lr(t)``): the fit scales
+        it down tenfold after each chunk of iterations that does not lower
+        the cost, and starts it again from the best point.
     momentum : float, default 0.9
     maxiter : int, default 20000
         Most RMSProp iterations.
     gtol : float, default 1e-10
-        Stop when the largest component of :math:`J^\top r` (in the scaled
-        parameters) is at most ``gtol``.
-    **options
-        Further :func:`rmsopt.minimize` options (``alpha``, ``eps``, ...).
+        RMSProp's convergence test without ``polish``: the largest
+        component of :math:`J^\top r` (in the scaled parameters) at most
+        ``gtol * max(1, cost)``.
+    options : dict, optional
+        Further :func:`rmsopt.minimize` options (``alpha``, ``eps``, ...);
+        they may also be given as keyword arguments.
 
     Returns
     -------
@@ -94,8 +123,10 @@ def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
     Raises
     ------
     RuntimeError
-        When the fit ends at ``maxiter`` or at a non-finite cost, as scipy
-        raises when its least-squares solver fails.
+        When the fit does not converge (the local finish fails, or without
+        ``polish`` RMSProp stalls, reaches ``maxiter`` or a non-finite
+        cost), as scipy raises when its least-squares solver fails; the
+        message says which.
 
     Examples
     --------
@@ -117,7 +148,13 @@ def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
     if jac is not None and not callable(jac):
         raise ValueError("jac must be a callable jac(xdata, *params) or "
                          f"None; got {jac!r}")
-    options = check_options(options)
+    if not isinstance(polish, (bool, np.bool_)):
+        raise TypeError(f"polish must be True or False, got {polish!r}")
+    if options is not None and not isinstance(options, dict):
+        raise TypeError(f"options must be a dict of rmsopt.minimize options "
+                        f"or None, got {type(options).__name__}")
+    options = check_options({**(options or {}), **more_options},
+                            "curve_fit", "its lr, maxiter and gtol")
     ydata = _as_float_array(ydata, "ydata", check_finite)
     if ydata.size == 0:
         raise ValueError("`ydata` must not be empty!")
@@ -136,39 +173,40 @@ def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
     whiten = _whitening(sigma, ydata)
 
     shape, y = ydata.shape, ydata.ravel()
+    nfev = [0]
 
     def residuals(p):
+        nfev[0] += 1
         out = np.asarray(f(xdata, *p), dtype=float)
         if out.shape != shape:
             raise ValueError(f"f(xdata, *params) must return an array of "
                              f"ydata's shape {shape}; got {out.shape}")
         return whiten(out.ravel() - y)
 
-    nfev = [0]
-
-    def jacobian(p, r, central):
-        """J of the whitened residuals, (m, n)."""
+    def jacobian(p, r=None, central=False):
+        """J of the whitened residuals, (m, n): the user's, or differences
+        with steps relative to each parameter (central: eps^(1/3)|p_j|,
+        forward: sqrt(eps)|p_j|; the power of eps itself where p_j = 0),
+        stepping inwards at a bound."""
         if jac is not None:
-            J = np.asarray(jac(xdata, *p), dtype=float).reshape(
-                ydata.size, n)
-            return whiten(J)
+            return whiten(np.asarray(jac(xdata, *p), dtype=float).reshape(
+                ydata.size, n))
         J = np.empty((ydata.size, n))
+        eps = np.finfo(float).eps
         for j in range(n):
-            h = np.sqrt(np.finfo(float).eps) if not central else \
-                np.finfo(float).eps ** (1 / 3)
-            h *= max(1.0, abs(p[j]))
+            h = (eps ** (1 / 3) if central else np.sqrt(eps)) * (
+                abs(p[j]) if p[j] != 0 else 1.0)
             up, down = p.copy(), p.copy()
             if central and p[j] - h >= lb[j] and p[j] + h <= ub[j]:
                 up[j] += h
                 down[j] -= h
                 J[:, j] = (residuals(up) - residuals(down)) / (up[j] - down[j])
-                nfev[0] += 2
                 continue
             if p[j] + h > ub[j]:
                 h = -h  # step inwards at an upper bound
             up[j] += h
-            J[:, j] = (residuals(up) - r) / (up[j] - p[j])
-            nfev[0] += 1
+            base = residuals(p) if r is None else r
+            J[:, j] = (residuals(up) - base) / (up[j] - p[j])
         return J
 
     scale = np.where(p0 != 0, np.abs(p0), 1.0)
@@ -176,32 +214,81 @@ def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
     def cost(u, *_):
         p = u * scale
         r = residuals(p)
-        nfev[0] += 1
-        g = jacobian(p, r, central=False).T @ r * scale
+        g = jacobian(p, r).T @ r * scale
         return 0.5 * float(r @ r), g
 
     box = None
     if np.isfinite(lb).any() or np.isfinite(ub).any():
         box = Bounds(lb / scale, ub / scale)
+    # With the polish, RMSProp hands over once three rate drops in a row
+    # gained nothing: the local method is better from there.
     fit = rmsprop_fit(cost, p0 / scale, (), lr=lr, momentum=momentum,
                       max_iter=maxiter, tol=gtol, options=options,
-                      bounds=box)
-    if not fit.converged:
-        raise RuntimeError(f"Optimal parameters not found: {fit.message}")
+                      bounds=box, min_lr=1e-3 if polish else MIN_LR)
     popt = fit.w * scale
+    finished = None
+    if polish:
+        # differences relative to each parameter (MINPACK's rule, as
+        # scipy's curve_fit takes them), or the user's jac
+        finished = _finish(residuals, lambda p: jacobian(p), (popt, p0), lb,
+                           ub, box is not None or y.size < n)
+        popt, message = finished.x.copy(), finished.message
+        if finished.method == "trf":  # an active bound: exactly on it
+            popt[finished.active_mask < 0] = lb[finished.active_mask < 0]
+            popt[finished.active_mask > 0] = ub[finished.active_mask > 0]
+    elif not fit.converged:
+        raise RuntimeError(f"Optimal parameters not found: {fit.message}")
+    else:
+        message = "RMSProp met its convergence test"
     r = residuals(popt)
-    J = jacobian(popt, r, central=True)
-    pcov = _covariance(J, r, absolute_sigma, ydata.size, n)
+    if not np.isfinite(r).all():
+        raise RuntimeError("Optimal parameters not found: the residuals "
+                           "are not finite at the solution")
+    J = finished.jac if finished is not None else jacobian(popt, r,
+                                                           central=True)
+    pcov = _covariance(np.asarray(J), r, absolute_sigma, ydata.size, n)
     if full_output:
-        infodict = {"nfev": nfev[0], "fvec": r, "nit": fit.n_iter}
-        return popt, pcov, infodict, fit.message or "converged", 1
+        infodict = {"nfev": nfev[0], "fvec": r, "nit": fit.n_iter,
+                    "rmsprop": fit.message or "converged",
+                    "polish": finished}
+        return popt, pcov, infodict, message, 1
     return popt, pcov
+
+
+def _finish(residuals, jacobian, starts, lb, ub, trf):
+    """The local finish: :func:`scipy.optimize.least_squares` from RMSProp's
+    best point and from the user's start (Levenberg-Marquardt, or the
+    trust-region reflective method with bounds); the lower of the two that
+    converged below their own start (a finish that ends above where it
+    began diverged). A RuntimeError when neither did."""
+    method = "trf" if trf else "lm"
+    results, messages = [], []
+    for start in starts:
+        start_cost = 0.5 * float(np.sum(residuals(start) ** 2))
+        try:
+            res = least_squares(
+                residuals, start, method=method, x_scale="jac",
+                jac=jacobian,
+                bounds=(lb, ub) if trf else (-np.inf, np.inf))
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            messages.append(str(exc))
+            continue
+        messages.append(res.message)
+        if res.success and np.isfinite(res.cost) and (
+                res.cost <= start_cost or not np.isfinite(start_cost)):
+            res.method = method
+            results.append(res)
+    if not results:
+        raise RuntimeError("Optimal parameters not found: the local finish "
+                           "failed from RMSProp's best point and from p0 ("
+                           + "; ".join(dict.fromkeys(messages)) + ")")
+    return min(results, key=lambda res: res.cost)
 
 
 def _covariance(J, r, absolute_sigma, m, n):
     """scipy's pcov: pinv(J^T J) from the SVD, scaled by the residual
     variance unless absolute_sigma; inf (with a warning) when unknown."""
-    if np.isnan(J).any():
+    if not np.isfinite(J).all():
         pcov = np.full((n, n), np.inf)
         warn = True
     else:

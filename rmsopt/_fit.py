@@ -1,14 +1,42 @@
 r"""The fit loop that ``curve_fit`` and the estimators of ``rmsopt.models``
-share: RMSProp with a learning rate that drops when the loss stops falling.
+share: RMSProp in chunks, with a learning rate that drops when the loss
+stops falling, and one stopping rule.
 
 RMSProp with a fixed learning rate :math:`\gamma` ends up circling the
 optimum at a distance of about :math:`\gamma`; it never meets a tight
 gradient tolerance. So the fit runs :func:`rmsopt.minimize` in chunks of
 ``CHUNK`` iterations, carrying the optimizer's state across chunks
-(``options["state"]``), and divides :math:`\gamma` by ten whenever a chunk
-ends with a loss no lower than the best seen. It stops when the largest
-gradient component is at most ``tol``, or when no learning rate down to
-``lr * MIN_LR`` lowers the loss (both success), or at ``max_iter``.
+(``options["state"]``), and looks at the full loss :math:`f` and its
+gradient :math:`g` at the end of each chunk. It keeps the best point seen
+(the lowest :math:`f`), and never goes on from a worse one: a chunk that
+ends above the best goes back to the best point with :math:`\gamma / 10`
+and a fresh state (a backtracking line search over chunks, so that
+RMSProp's first steps, about :math:`\gamma / \sqrt{1 - \alpha}` each
+whatever the gradient, cannot carry the fit off the data for good).
+
+The stopping rule, the same for every fit:
+
+- **converged**: at the best point, :math:`\max_j |g_j| \le
+  \text{tol} \cdot \max(1, |f|)` (a gradient small relative to the
+  objective's scale) with :math:`f` finite;
+- **failed**, with a message that says which: the loss or the gradient
+  became non-finite near the start; ``max_iter`` iterations; or a stall:
+  the learning rate fell below ``lr * min_lr`` without a chunk that lowers
+  the loss, or three chunks in a row lowered it by no more than rounding
+  (relative changes of :math:`f` and of the parameters both below
+  ``4 * eps``), with the gradient still above the test.
+
+The relative changes are only a second condition, for stopping a stall
+early: a small change is never taken for convergence, since RMSProp with a
+small rate changes little far from any optimum (that is how a fit used to
+report success by exhaustion).
+
+``lr`` may be a schedule of :mod:`rmsopt.schedules` or a callable
+``lr(t)``: the drops then scale the whole schedule, and a fresh state
+starts it again from its step 0.
+
+Whatever the outcome, the fit returns the best point, never a worse later
+iterate.
 
 With ``batch_size``, each chunk is one epoch of mini-batches over the
 first two arguments (X and y) instead, with a new order each epoch (seeded
@@ -22,25 +50,35 @@ from typing import NamedTuple
 import numpy as np
 
 from ._minimize import minimize
+from ._options import OPTIONS
+from ._schedules import COSINE, PLATEAU, Schedule
 
 CHUNK = 100      # iterations between two looks at the loss
 LR_DROP = 0.1    # factor on the learning rate after a chunk without progress
 MIN_LR = 1e-10   # below lr * MIN_LR, no step can lower the loss any more
+
+STALL_CHUNKS = 3  # chunks in a row without a change above rounding: a stall
 
 # Options the fit sets itself; the user's ``options`` may not.
 _MANAGED = ("lr", "maxiter", "gtol", "state", "disp", "batch")
 
 
 class Fit(NamedTuple):
-    """The fitted parameters (standardised units) and how the run ended."""
+    """The best point (standardised units) and how the run ended."""
     w: np.ndarray
     n_iter: int
     converged: bool
     message: str
+    fun: float = np.nan
 
 
-def check_options(options):
-    """The estimator's ``options`` as a new dict, or a clear error."""
+def check_options(options, who="the estimator",
+                  own="its lr, max_iter and tol"):
+    """``options`` (further :func:`rmsopt.minimize` options) as a new dict,
+    or a clear error: a ValueError for a name the fit sets itself
+    (``who`` sets it; use ``own``) or one ``minimize`` does not know
+    (where ``minimize`` would warn and go on, a fit would silently ignore
+    what the user asked for)."""
     if options is None:
         return {}
     if not isinstance(options, dict):
@@ -48,54 +86,119 @@ def check_options(options):
                         f"or None, got {type(options).__name__}")
     managed = sorted(set(options) & set(_MANAGED))
     if managed:
-        raise ValueError(f"options may not set {', '.join(managed)}: the "
-                         "estimator sets them (use its lr, max_iter and tol)")
+        raise ValueError(f"options may not set {', '.join(managed)}: "
+                         f"{who} sets them (use {own})")
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown rmsopt.minimize options: "
+                         f"{', '.join(unknown)}; see rmsopt.show_options()")
     return dict(options)
 
 
+def scaled(lr, factor):
+    """The learning rate ``lr`` (a number, a :class:`Schedule` or a
+    callable ``lr(t)``) times ``factor``, at every step."""
+    if factor == 1.0:
+        return lr
+    if isinstance(lr, Schedule):
+        p = list(lr.params)
+        p[0] *= factor
+        if lr.kind == COSINE:
+            p[2] *= factor       # eta_min
+        elif lr.kind == PLATEAU:
+            p[5] *= factor       # min_lr
+        return lr._replace(params=tuple(p))
+    if callable(lr):
+        return lambda t: factor * lr(t)
+    return lr * factor
+
+
 def rmsprop_fit(loss, w0, args, *, lr, momentum, max_iter, tol, options,
-                bounds=None, batch_size=None):
+                bounds=None, batch_size=None, min_lr=MIN_LR):
     """Minimise ``loss(w, out, *args)`` from ``w0`` (not modified); with
     ``batch_size``, on mini-batches of ``args[0]`` and ``args[1]``.
 
-    Returns a :class:`Fit`. ``options`` are further :func:`rmsopt.minimize`
-    options (already checked by :func:`check_options`).
+    Returns a :class:`Fit` at the best point, converged or not by the
+    module's stopping rule. ``options`` are further :func:`rmsopt.minimize`
+    options (already checked by :func:`check_options`); ``min_lr`` is the
+    stall's floor, relative to ``lr``.
     """
-    opts = {"momentum": momentum, **options, "gtol": tol}
-    w, state, n_iter, best = w0, None, 0, np.inf
-    gamma = lr
+    opts = {"momentum": momentum, **options}
+    w, state, n_iter = w0, None, 0
+    best_w, best_f, best_g = np.array(w0, dtype=float), np.inf, None
+    drop = 1.0       # the factor on lr since the last fresh start
+    flat = 0         # improving chunks in a row that changed nothing
     chunk = CHUNK
     if batch_size is not None:
         batch_size = min(int(batch_size), len(args[1]))
         chunk = -(-len(args[1]) // batch_size)  # one epoch
     epoch = 0
+
+    def test(f, g):
+        """The convergence test at a point (see the module)."""
+        return np.isfinite(f) and g is not None and \
+            float(np.max(np.abs(g))) <= tol * max(1.0, abs(f))
+
+    def end(converged, message):
+        return Fit(best_w, n_iter, converged, message, best_f)
+
+    # The start is the first point visited: the best until a chunk ends
+    # lower (a first chunk that leaves the data is then taken back).
+    first = minimize(loss, w0, args=args, jac=True, bounds=bounds,
+                     options={**opts, "maxiter": 0})
+    if first.jac is not None and np.isfinite(first.fun):
+        best_w, best_f, best_g = first.x, float(first.fun), first.jac
+        if test(best_f, best_g):
+            return end(True, "")
     while True:
         if batch_size is not None:
             opts["batch"] = {"args": (0, 1), "size": batch_size,
                              "seed": epoch, "epochs": 1}
             epoch += 1
+        # minimize stops itself where the test holds (absolute there: the
+        # scale of the best loss so far)
+        gtol = tol * max(1.0, abs(best_f)) if np.isfinite(best_f) else tol
         res = minimize(loss, w, args=args, jac=True, bounds=bounds,
-                       options={**opts, "lr": gamma, "state": state,
+                       options={**opts, "lr": scaled(lr, drop),
+                                "state": state,
+                                "gtol": gtol,
                                 "maxiter": min(chunk, max_iter - n_iter)})
-        # each chunk's epoch has its own seed: new epochs, not continued
-        state = {k: v for k, v in res.state.items() if k != "batches"}
-        w, n_iter = res.x, n_iter + res.nit
-        if res.status == 0:
-            return Fit(w, n_iter, True, "")
-        if res.status != 1:  # NaN or inf: w is the last finite iterate
-            return Fit(w, n_iter, False,
-                       f"the loss or its gradient became non-finite "
-                       f"({res.message}); try a smaller lr")
-        gnorm = float(np.abs(res.jac).max())
+        n_iter += res.nit
+        if res.jac is not None and np.isfinite(res.fun) and \
+                res.fun < best_f:
+            tiny = 4 * np.finfo(float).eps
+            unchanged = best_f - res.fun <= tiny * abs(best_f) and \
+                np.max(np.abs(res.x - best_w), initial=0.0) <= tiny * \
+                np.max(np.abs(best_w), initial=0.0)
+            flat = flat + 1 if unchanged else 0
+            best_w, best_f, best_g = res.x, float(res.fun), res.jac
+            if test(best_f, best_g):
+                return end(True, "")
+            # each chunk's epoch has its own seed: new epochs, not continued
+            state = {k: v for k, v in res.state.items() if k != "batches"}
+            w = res.x
+        else:
+            # worse than the best (or not finite): back to the best point
+            # with a smaller rate and a fresh state
+            if res.status == 3 and best_g is None:
+                return end(False, f"the loss or its gradient is not finite "
+                                  f"near the start ({res.message}); try a "
+                                  f"smaller lr")
+            w, state = best_w, None
+            drop *= LR_DROP
+            flat = 0
         if n_iter >= max_iter:
-            return Fit(w, n_iter, False,
-                       f"max_iter={max_iter} iterations reached with the "
-                       f"largest gradient component {gnorm:.3g} > "
-                       f"tol={tol:g}; increase max_iter or tol")
-        if not res.fun < best:
-            gamma *= LR_DROP
-            if gamma < lr * MIN_LR:
-                # No step lowers the loss any more: as far as the floating
-                # point goes, this is the minimum (scipy's ftol test).
-                return Fit(w, n_iter, True, "the loss stopped decreasing")
-        best = min(best, res.fun)
+            gnorm = np.nan if best_g is None else float(np.max(np.abs(
+                best_g)))
+            return end(False, f"max_iter={max_iter} iterations reached with "
+                              f"the largest gradient component {gnorm:.3g}"
+                              f" > tol={tol:g}; increase max_iter or tol")
+        if drop < min_lr or flat >= STALL_CHUNKS:
+            gnorm = np.nan if best_g is None else float(np.max(np.abs(
+                best_g)))
+            why = (f"the learning rate fell to {drop:.3g} times lr"
+                   if drop < min_lr else f"{STALL_CHUNKS} chunks in a row "
+                   f"changed the loss and the parameters only by rounding")
+            return end(False, f"stalled: no step lowers the loss any more "
+                              f"({why}) with the largest gradient "
+                              f"component {gnorm:.3g} > tol={tol:g}")

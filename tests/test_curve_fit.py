@@ -130,8 +130,22 @@ def test_covariance_unknown_as_scipy():
 
 
 def test_max_iterations_is_an_error():
-    with pytest.raises(RuntimeError, match="Optimal parameters not found"):
-        rmsopt.curve_fit(decay, X_DECAY, Y_DECAY, p0=[1, 1, 1], maxiter=10)
+    with pytest.raises(RuntimeError, match="Optimal parameters not found: "
+                                           "max_iter=10"):
+        rmsopt.curve_fit(decay, X_DECAY, Y_DECAY, p0=[1, 1, 1], maxiter=10,
+                         polish=False)
+
+
+def test_the_polish_finishes_a_short_rmsprop_phase():
+    """maxiter bounds RMSProp only: least_squares finishes from its best
+    point, to scipy's answer."""
+    popt, pcov, info, mesg, ier = rmsopt.curve_fit(
+        decay, X_DECAY, Y_DECAY, p0=[1, 1, 1], maxiter=10,
+        full_output=True)
+    ref, ref_cov = so.curve_fit(decay, X_DECAY, Y_DECAY, p0=[1, 1, 1])
+    assert info["nit"] == 10 and "max_iter=10" in info["rmsprop"]
+    assert info["polish"].success and ier == 1
+    assert_close(popt, pcov, ref, ref_cov)
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
