@@ -200,13 +200,16 @@ def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
             if central and p[j] - h >= lb[j] and p[j] + h <= ub[j]:
                 up[j] += h
                 down[j] -= h
-                J[:, j] = (residuals(up) - residuals(down)) / (up[j] - down[j])
+                with np.errstate(invalid="ignore"):
+                    J[:, j] = (residuals(up) - residuals(down)) / (
+                        up[j] - down[j])
                 continue
             if p[j] + h > ub[j]:
                 h = -h  # step inwards at an upper bound
             up[j] += h
             base = residuals(p) if r is None else r
-            J[:, j] = (residuals(up) - base) / (up[j] - p[j])
+            with np.errstate(invalid="ignore"):  # inf - inf: checked later
+                J[:, j] = (residuals(up) - base) / (up[j] - p[j])
         return J
 
     scale = np.where(p0 != 0, np.abs(p0), 1.0)

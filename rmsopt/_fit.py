@@ -8,11 +8,14 @@ gradient tolerance. So the fit runs :func:`rmsopt.minimize` in chunks of
 ``CHUNK`` iterations, carrying the optimizer's state across chunks
 (``options["state"]``), and looks at the full loss :math:`f` and its
 gradient :math:`g` at the end of each chunk. It keeps the best point seen
-(the lowest :math:`f`), and never goes on from a worse one: a chunk that
-ends above the best goes back to the best point with :math:`\gamma / 10`
-and a fresh state (a backtracking line search over chunks, so that
-RMSProp's first steps, about :math:`\gamma / \sqrt{1 - \alpha}` each
-whatever the gradient, cannot carry the fit off the data for good).
+(the lowest :math:`f`; where two losses agree to rounding, the smaller
+:math:`\max_j |g_j|`, since near an optimum :math:`f` changes with the
+square of the gradient and can no longer tell points apart), and never goes
+on from a worse one: a chunk that ends worse than the best goes back to the
+best point with :math:`\gamma / 10` and a fresh state (a backtracking line
+search over chunks, so that RMSProp's first steps, about
+:math:`\gamma / \sqrt{1 - \alpha}` each whatever the gradient, cannot carry
+the fit off the data for good).
 
 The stopping rule, the same for every fit:
 
@@ -22,9 +25,9 @@ The stopping rule, the same for every fit:
 - **failed**, with a message that says which: the loss or the gradient
   became non-finite near the start; ``max_iter`` iterations; or a stall:
   the learning rate fell below ``lr * min_lr`` without a chunk that lowers
-  the loss, or three chunks in a row lowered it by no more than rounding
+  the loss, or three chunks in a row changed nothing but rounding
   (relative changes of :math:`f` and of the parameters both below
-  ``4 * eps``), with the gradient still above the test.
+  ``16 * eps``), with the gradient still above the test.
 
 The relative changes are only a second condition, for stopping a stall
 early: a small change is never taken for convergence, since RMSProp with a
@@ -58,6 +61,7 @@ LR_DROP = 0.1    # factor on the learning rate after a chunk without progress
 MIN_LR = 1e-10   # below lr * MIN_LR, no step can lower the loss any more
 
 STALL_CHUNKS = 3  # chunks in a row without a change above rounding: a stall
+ROUNDING = 16 * np.finfo(float).eps  # relative changes below: rounding
 
 # Options the fit sets itself; the user's ``options`` may not.
 _MANAGED = ("lr", "maxiter", "gtol", "state", "disp", "batch")
@@ -113,6 +117,21 @@ def scaled(lr, factor):
     return lr * factor
 
 
+def better(res, best_f, best_g):
+    """Whether the run ``res`` ended at a better point than the best so far:
+    a lower loss; or, where the two losses agree to rounding (near an
+    optimum, the loss cannot tell points apart any more: it changes with
+    the square of the gradient), a smaller gradient."""
+    if res.jac is None or not np.isfinite(res.fun) or \
+            not np.isfinite(res.jac).all():
+        return False
+    if best_g is None:
+        return True
+    if abs(res.fun - best_f) <= ROUNDING * abs(best_f):
+        return float(np.max(np.abs(res.jac))) < float(np.max(np.abs(best_g)))
+    return res.fun < best_f
+
+
 def rmsprop_fit(loss, w0, args, *, lr, momentum, max_iter, tol, options,
                 bounds=None, batch_size=None, min_lr=MIN_LR):
     """Minimise ``loss(w, out, *args)`` from ``w0`` (not modified); with
@@ -146,7 +165,8 @@ def rmsprop_fit(loss, w0, args, *, lr, momentum, max_iter, tol, options,
     # lower (a first chunk that leaves the data is then taken back).
     first = minimize(loss, w0, args=args, jac=True, bounds=bounds,
                      options={**opts, "maxiter": 0})
-    if first.jac is not None and np.isfinite(first.fun):
+    if first.jac is not None and np.isfinite(first.fun) and \
+            np.isfinite(first.jac).all():
         best_w, best_f, best_g = first.x, float(first.fun), first.jac
         if test(best_f, best_g):
             return end(True, "")
@@ -164,11 +184,9 @@ def rmsprop_fit(loss, w0, args, *, lr, momentum, max_iter, tol, options,
                                 "gtol": gtol,
                                 "maxiter": min(chunk, max_iter - n_iter)})
         n_iter += res.nit
-        if res.jac is not None and np.isfinite(res.fun) and \
-                res.fun < best_f:
-            tiny = 4 * np.finfo(float).eps
-            unchanged = best_f - res.fun <= tiny * abs(best_f) and \
-                np.max(np.abs(res.x - best_w), initial=0.0) <= tiny * \
+        if better(res, best_f, best_g):
+            unchanged = abs(best_f - res.fun) <= ROUNDING * abs(best_f) and \
+                np.max(np.abs(res.x - best_w), initial=0.0) <= ROUNDING * \
                 np.max(np.abs(best_w), initial=0.0)
             flat = flat + 1 if unchanged else 0
             best_w, best_f, best_g = res.x, float(res.fun), res.jac
