@@ -156,6 +156,9 @@ def test_the_polish_finishes_a_short_rmsprop_phase():
     ({"bounds": ([0, 0], [1, 1, 1])}, ValueError, "bounds"),
     ({"jac": "2-point"}, ValueError, "jac must be"),
     ({"disp": True}, ValueError, "may not set disp"),
+    ({"maxiter": -1}, ValueError, "maxiter must be an integer >= 0"),
+    ({"maxiter": 2.5}, ValueError, "maxiter must be an integer >= 0"),
+    ({"polish": "yes"}, TypeError, "polish must be True or False"),
 ])
 def test_bad_input(kwargs, error, match):
     kwargs = {"p0": [1, 1, 1], **kwargs}
