@@ -51,6 +51,7 @@ of each run with batches.
 from typing import NamedTuple
 
 import numpy as np
+import scipy.optimize
 
 from ._minimize import minimize
 from ._options import OPTIONS
@@ -133,17 +134,18 @@ def better(res, best_f, best_g):
 
 
 def rmsprop_fit(loss, w0, args, *, lr, momentum, max_iter, tol, options,
-                bounds=None, batch_size=None, min_lr=MIN_LR):
+                bounds=None, batch_size=None, min_lr=MIN_LR, spent=0):
     """Minimise ``loss(w, out, *args)`` from ``w0`` (not modified); with
     ``batch_size``, on mini-batches of ``args[0]`` and ``args[1]``.
 
     Returns a :class:`Fit` at the best point, converged or not by the
     module's stopping rule. ``options`` are further :func:`rmsopt.minimize`
     options (already checked by :func:`check_options`); ``min_lr`` is the
-    stall's floor, relative to ``lr``.
+    stall's floor, relative to ``lr``; ``spent`` counts iterations an
+    earlier phase took from ``max_iter``.
     """
     opts = {"momentum": momentum, **options}
-    w, state, n_iter = w0, None, 0
+    w, state, n_iter = w0, None, spent
     best_w, best_f, best_g = np.array(w0, dtype=float), np.inf, None
     drop = 1.0       # the factor on lr since the last fresh start
     flat = 0         # improving chunks in a row that changed nothing
@@ -220,3 +222,77 @@ def rmsprop_fit(loss, w0, args, *, lr, momentum, max_iter, tol, options,
             return end(False, f"stalled: no step lowers the loss any more "
                               f"({why}) with the largest gradient "
                               f"component {gnorm:.3g} > tol={tol:g}")
+
+
+def polish_fit(loss, fit, args, *, tol, max_iter, bounds=None,
+               curvature=None):
+    r"""Finish ``fit`` (a :class:`Fit` of :func:`rmsprop_fit`) with
+    scipy's L-BFGS-B from its best point: a quasi-Newton method converges
+    fast where RMSProp has brought the fit, to the same test.
+
+    ``curvature`` (positive, one per parameter; default ones) approximates
+    the diagonal of the loss's Hessian: L-BFGS-B runs on :math:`v = w
+    \sqrt{c}`, where RMSProp's own per-parameter scaling is not there to
+    absorb a penalty that differs by orders of magnitude between
+    parameters. Returns a :class:`Fit` at the better of the two points (by
+    the loss), converged iff the module's test holds there; ``max_iter``
+    bounds the iterations of both together (L-BFGS-B's counted in
+    ``n_iter``).
+    """
+    if not np.isfinite(fit.fun):
+        return fit
+    root = np.ones_like(fit.w) if curvature is None else np.sqrt(
+        np.asarray(curvature, dtype=float))
+
+    def fun(v):
+        w = v / root
+        g = np.empty_like(w)
+        f = loss(w, g, *args)
+        return f, g / root
+
+    box = None
+    if bounds is not None:
+        lb, ub = _limits(bounds, fit.w)
+        box = scipy.optimize.Bounds(lb * root, ub * root)
+    # L-BFGS-B tests the gradient in v: |g_v| = |g| / sqrt(c)
+    gtol = tol * max(1.0, abs(fit.fun)) / float(np.max(root))
+    res = scipy.optimize.minimize(
+        fun, fit.w * root, jac=True, method="L-BFGS-B", bounds=box,
+        options={"maxiter": max(int(max_iter) - fit.n_iter, 1),
+                 "gtol": gtol,
+                 "ftol": 0.0, "maxls": 50})
+    n_iter = fit.n_iter + int(res.nit)
+    w = res.x / root
+    g = np.empty_like(w)
+    f = loss(w, g, *args)
+    if not (np.isfinite(f) and np.isfinite(g).all() and f <= fit.fun):
+        return fit._replace(n_iter=n_iter)
+    gmax = float(np.max(np.abs(_projected(g, w, bounds)), initial=0.0))
+    if gmax <= tol * max(1.0, abs(f)):
+        return Fit(w, n_iter, True, "", float(f))
+    why = f"max_iter={max_iter} iterations reached" if n_iter >= max_iter \
+        else f"L-BFGS-B stopped ({res.message})"
+    return Fit(w, n_iter, False,
+               f"{why} with the largest gradient component {gmax:.3g} > "
+               f"tol={tol:g}", float(f))
+
+
+def _limits(bounds, w):
+    """``(lb, ub)`` arrays of ``w``'s shape from a scipy ``Bounds`` or
+    ``(low, high)`` pairs (None for no bound)."""
+    if isinstance(bounds, scipy.optimize.Bounds):
+        lb, ub = bounds.lb, bounds.ub
+    else:
+        lb = [-np.inf if low is None else low for low, _ in bounds]
+        ub = [np.inf if high is None else high for _, high in bounds]
+    return (np.broadcast_to(np.asarray(lb, float), w.shape),
+            np.broadcast_to(np.asarray(ub, float), w.shape))
+
+
+def _projected(g, w, bounds):
+    """The gradient with the components that push against an active bound
+    zeroed (the test of a bounded problem, as L-BFGS-B's)."""
+    if bounds is None:
+        return g
+    lb, ub = _limits(bounds, w)
+    return np.where(((w <= lb) & (g > 0)) | ((w >= ub) & (g < 0)), 0.0, g)

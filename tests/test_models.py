@@ -238,3 +238,54 @@ def test_data_too_large_to_standardise_is_an_error(Estimator):
     if Estimator is Ridge:
         with pytest.raises(ValueError, match="y is too large"):
             Ridge().fit(X / 1e200, y * 1e300)
+
+
+GENERATED = {
+    "classification": lambda: datasets.make_classification(
+        1000, 20, n_informative=10, random_state=1),
+    "regression": lambda: datasets.make_regression(
+        1000, 30, n_informative=15, noise=5.0, random_state=1),
+    "counts": lambda: (lambda rng, X: (X, rng.poisson(np.exp(
+        0.3 + X @ rng.normal(0, 0.2, 10)))))(
+        np.random.default_rng(1),
+        np.random.default_rng(2).standard_normal((1000, 10))),
+}
+
+
+@pytest.mark.parametrize("ours, theirs, data, params", [
+    (Ridge, linear_model.Ridge, "regression", {"alpha": 1.0}),
+    (LogisticRegression, linear_model.LogisticRegression, "classification",
+     {"C": 1.0}),
+    (PoissonRegressor, linear_model.PoissonRegressor, "counts",
+     {"alpha": 1e-2}),
+    (HuberRegressor, linear_model.HuberRegressor, "regression",
+     {"alpha": 1e-4}),
+], ids=lambda v: getattr(v, "__name__", None))
+def test_coefficients_match_sklearn_on_well_conditioned_data(
+        ours, theirs, data, params):
+    """Not only the objective: the coefficients (and intercepts) agree with
+    scikit-learn's run to a tight tolerance within 1e-4, relative to the
+    largest (the issue's target; RMSProp then L-BFGS-B, the default)."""
+    X, y = GENERATED[data]()
+    tight = {} if ours is Ridge else {"max_iter": 100000, "tol": 1e-10}
+    ref = reference(theirs, X, y, **params, **tight)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        mine = ours(**params).fit(X, y)
+    a = np.concatenate([np.ravel(mine.coef_), np.ravel(mine.intercept_)])
+    b = np.concatenate([np.ravel(ref.coef_), np.ravel(ref.intercept_)])
+    assert np.max(np.abs(a - b)) <= 1e-4 * max(1.0, np.max(np.abs(b)))
+
+
+def test_pure_rmsprop_converges_without_the_polish():
+    """polish=False: RMSProp alone, to its own (looser) default test."""
+    X, y = load("diabetes")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        mine = Ridge(alpha=1.0, polish=False).fit(X, y)
+        polished = Ridge(alpha=1.0).fit(X, y)
+    ref = reference(linear_model.Ridge, X, y, alpha=1.0)
+    f_ref = ridge_objective(ref, X, y, 1.0)
+    for model in (mine, polished):
+        assert (ridge_objective(model, X, y, 1.0) - f_ref) / f_ref < RTOL
+    assert mine.n_iter_ > polished.n_iter_

@@ -26,10 +26,16 @@ except ImportError as exc:  # pragma: no cover - exercised without sklearn
                       "(>= 1.6): pip install rmsopt[models]") from exc
 
 from . import _losses
-from .._fit import rmsprop_fit
+from .._fit import MIN_LR, polish_fit, rmsprop_fit
 from ._params import (AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, check_params,
                       shared_docs)
 from ._scaling import standardize
+
+
+# With the polish, RMSProp's iterations before L-BFGS-B takes over.
+POLISH_AFTER = 20
+TOL_POLISHED, TOL = 1e-8, 1e-6  # the default tol with and without it
+POLISH_LR = 1e-3  # RMSProp's rate after L-BFGS-B, relative to lr
 
 
 class _RMSPropLinear(BaseEstimator):
@@ -67,17 +73,48 @@ class _RMSPropLinear(BaseEstimator):
                                       scale=self.standardize,
                                       scale_y=self._scale_y)
         loss, w0, args, bounds = self._problem(Xs, ys, scaling)
+        polish = bool(self.polish) and self.batch_size is None
+        max_iter = int(self.max_iter)
+        tol = float(self.tol) if self.tol is not None else (
+            TOL_POLISHED if polish else TOL)
         fit = rmsprop_fit(loss, w0, args, lr=float(self.lr),
                           momentum=float(self.momentum),
-                          max_iter=int(self.max_iter), tol=float(self.tol),
+                          max_iter=min(max_iter, POLISH_AFTER) if polish
+                          else max_iter, tol=tol,
                           batch_size=self.batch_size, options=options,
-                          bounds=bounds)
+                          bounds=bounds, min_lr=1e-3 if polish else MIN_LR)
+        if polish and not fit.converged:
+            fit = polish_fit(loss, fit, args, tol=tol, bounds=bounds,
+                             max_iter=max_iter,
+                             curvature=self._curvature(w0, args[2]))
+            if not fit.converged and fit.n_iter < max_iter:
+                # L-BFGS-B stops where the loss no longer falls to
+                # rounding; RMSProp, which compares gradients there, goes on
+                # with small steps
+                fit = rmsprop_fit(loss, fit.w, args,
+                                  lr=float(self.lr) * POLISH_LR,
+                                  momentum=float(self.momentum),
+                                  max_iter=max_iter, spent=fit.n_iter,
+                                  tol=tol, options=options, bounds=bounds)
         self._set_solution(fit, scaling, X, y)
         if not fit.converged:  # warn as scikit-learn does, at fit's caller
             warnings.warn(f"{type(self).__name__} (RMSProp) did not "
                           f"converge: {fit.message}.", ConvergenceWarning,
                           stacklevel=2)
         return self
+
+    def _curvature(self, w0, l2):
+        """The Hessian's diagonal in standardised units, roughly: about 1
+        from the data, plus each coefficient's own penalty ``l2`` (the
+        coefficients first in ``w``, a row per class for a multinomial;
+        then the intercepts and the rest)."""
+        rows = self._coefficient_rows()
+        curvature = np.ones_like(w0)
+        curvature[:rows * l2.size] += np.tile(l2, rows)
+        return curvature
+
+    def _coefficient_rows(self):
+        return 1
 
     def _linear_predictor(self, X):
         check_is_fitted(self)
@@ -146,11 +183,15 @@ class Ridge(_Regressor):
         Strength of the penalty (>= 0).
     fit_intercept : bool, default True
     max_iter : int, default 10000
-        Most RMSProp iterations.
-    tol : float, default 1e-6
-        Stop when the largest component of the gradient of the
-        standardised mean objective is at most ``tol`` (scikit-learn's
-        default is 1e-4, on its own solvers' criteria).
+        Most iterations (RMSProp's, then L-BFGS-B's with ``polish``).
+    tol : float, optional
+        The fit has converged when the largest component of the gradient
+        of the standardised mean objective is at most
+        ``tol * max(1, objective)`` (:mod:`rmsopt._fit`'s rule). Default:
+        1e-8 with ``polish`` (coefficients to about 1e-4 where the
+        penalty is weak: the error is the gradient over the smallest
+        curvature), 1e-6 without (RMSProp alone; scikit-learn's default is
+        1e-4, on its own solvers' criteria).
     %(rmsprop)s
 
     Attributes
@@ -175,8 +216,8 @@ class Ridge(_Regressor):
     _scale_y = True
 
     def __init__(self, alpha=1.0, *, fit_intercept=True, max_iter=10000,
-                 tol=1e-6, lr=0.01, momentum=0.9, batch_size=None,
-                 standardize=True, options=None):
+                 tol=None, lr=0.01, momentum=0.9, batch_size=None,
+                 standardize=True, polish=True, options=None):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
@@ -185,6 +226,7 @@ class Ridge(_Regressor):
         self.momentum = momentum
         self.batch_size = batch_size
         self.standardize = standardize
+        self.polish = polish
         self.options = options
 
     def _problem(self, Xs, ys, scaling):
@@ -221,7 +263,7 @@ class HuberRegressor(_Regressor):
     alpha : float, default 0.0001
         Strength of the L2 penalty (>= 0).
     fit_intercept : bool, default True
-    tol : float, default 1e-6
+    tol : float, optional
         As for :class:`Ridge` (scikit-learn's default is 1e-5).
     %(rmsprop)s
 
@@ -253,8 +295,9 @@ class HuberRegressor(_Regressor):
     _scale_y = True
 
     def __init__(self, *, epsilon=1.35, max_iter=10000, alpha=0.0001,
-                 fit_intercept=True, tol=1e-6, lr=0.01, momentum=0.9,
-                 batch_size=None, standardize=True, options=None):
+                 fit_intercept=True, tol=None, lr=0.01, momentum=0.9,
+                 batch_size=None, standardize=True, polish=True,
+                 options=None):
         self.epsilon = epsilon
         self.max_iter = max_iter
         self.alpha = alpha
@@ -264,6 +307,7 @@ class HuberRegressor(_Regressor):
         self.momentum = momentum
         self.batch_size = batch_size
         self.standardize = standardize
+        self.polish = polish
         self.options = options
 
     def _problem(self, Xs, ys, scaling):
@@ -332,8 +376,8 @@ class PoissonRegressor(_Regressor):
     _checks = {"alpha": NON_NEGATIVE}
 
     def __init__(self, *, alpha=1.0, fit_intercept=True, max_iter=10000,
-                 tol=1e-6, lr=0.01, momentum=0.9, batch_size=None,
-                 standardize=True, options=None):
+                 tol=None, lr=0.01, momentum=0.9, batch_size=None,
+                 standardize=True, polish=True, options=None):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
@@ -342,6 +386,7 @@ class PoissonRegressor(_Regressor):
         self.momentum = momentum
         self.batch_size = batch_size
         self.standardize = standardize
+        self.polish = polish
         self.options = options
 
     def __sklearn_tags__(self):
@@ -437,8 +482,8 @@ class LogisticRegression(ClassifierMixin, _RMSPropLinear):
     _checks = {"C": POSITIVE}
 
     def __init__(self, C=1.0, *, fit_intercept=True, max_iter=10000,
-                 tol=1e-6, lr=0.01, momentum=0.9, batch_size=None,
-                 standardize=True, options=None):
+                 tol=None, lr=0.01, momentum=0.9, batch_size=None,
+                 standardize=True, polish=True, options=None):
         self.C = C
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
@@ -447,6 +492,7 @@ class LogisticRegression(ClassifierMixin, _RMSPropLinear):
         self.momentum = momentum
         self.batch_size = batch_size
         self.standardize = standardize
+        self.polish = polish
         self.options = options
 
     def _validate_fit(self, X, y):
@@ -480,9 +526,12 @@ class LogisticRegression(ClassifierMixin, _RMSPropLinear):
         return (_losses.multinomial, w0,
                 (Xs, labels.astype(np.int64), l2, fi), None)
 
+    def _coefficient_rows(self):
+        return 1 if len(self.classes_) == 2 else len(self.classes_)
+
     def _set_solution(self, fit, scaling, X, labels):
         p = X.shape[1]
-        rows = 1 if len(self.classes_) == 2 else len(self.classes_)
+        rows = self._coefficient_rows()
         self.coef_ = fit.w[:rows * p].reshape(rows, p) / scaling.x_scale
         if self.fit_intercept:
             self.intercept_ = fit.w[rows * p:] - self.coef_ @ scaling.x_mean
