@@ -41,6 +41,11 @@ starts it again from its step 0.
 Whatever the outcome, the fit returns the best point, never a worse later
 iterate.
 
+:func:`polished_fit` (the estimators' default with the data in memory)
+finishes a short RMSProp phase with scipy's L-BFGS-B (:func:`polish_fit`),
+to the same test; ``curve_fit`` finishes with
+:func:`scipy.optimize.least_squares` instead (see it).
+
 With ``batch_size``, each chunk is one epoch of mini-batches over the
 first two arguments (X and y) instead, with a new order each epoch (seeded
 by the epoch's number: reproducible); the loss and the gradient that decide
@@ -61,6 +66,8 @@ CHUNK = 100      # iterations between two looks at the loss
 LR_DROP = 0.1    # factor on the learning rate after a chunk without progress
 MIN_LR = 1e-10   # below lr * MIN_LR, no step can lower the loss any more
 
+POLISH_AFTER = 20  # RMSProp's iterations before L-BFGS-B takes over
+POLISH_LR = 1e-3  # RMSProp's rate after L-BFGS-B, relative to lr
 STALL_CHUNKS = 3  # chunks in a row without a change above rounding: a stall
 ROUNDING = 16 * np.finfo(float).eps  # relative changes below: rounding
 
@@ -296,3 +303,25 @@ def _projected(g, w, bounds):
         return g
     lb, ub = _limits(bounds, w)
     return np.where(((w <= lb) & (g > 0)) | ((w >= ub) & (g < 0)), 0.0, g)
+
+
+def polished_fit(loss, w0, args, *, lr, momentum, max_iter, tol, options,
+                 bounds=None, curvature=None):
+    """RMSProp for at most ``POLISH_AFTER`` iterations, then
+    :func:`polish_fit` (L-BFGS-B, preconditioned by ``curvature``); where
+    L-BFGS-B stops at the loss's rounding short of the test, RMSProp goes
+    on from there with ``lr * POLISH_LR`` (it compares gradients where the
+    loss cannot tell points apart). ``max_iter`` bounds all three phases
+    together; the result is a :class:`Fit` by the module's rule."""
+    fit = rmsprop_fit(loss, w0, args, lr=lr, momentum=momentum,
+                      max_iter=min(max_iter, POLISH_AFTER), tol=tol,
+                      options=options, bounds=bounds, min_lr=1e-3)
+    if fit.converged:
+        return fit
+    fit = polish_fit(loss, fit, args, tol=tol, bounds=bounds,
+                     max_iter=max_iter, curvature=curvature)
+    if fit.converged or fit.n_iter >= max_iter:
+        return fit
+    return rmsprop_fit(loss, fit.w, args, lr=scaled(lr, POLISH_LR),
+                       momentum=momentum, max_iter=max_iter, tol=tol,
+                       options=options, bounds=bounds, spent=fit.n_iter)

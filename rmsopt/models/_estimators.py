@@ -26,16 +26,13 @@ except ImportError as exc:  # pragma: no cover - exercised without sklearn
                       "(>= 1.6): pip install rmsopt[models]") from exc
 
 from . import _losses
-from .._fit import MIN_LR, polish_fit, rmsprop_fit
+from .._fit import polished_fit, rmsprop_fit
 from ._params import (AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, check_params,
                       shared_docs)
 from ._scaling import standardize
 
 
-# With the polish, RMSProp's iterations before L-BFGS-B takes over.
-POLISH_AFTER = 20
-TOL_POLISHED, TOL = 1e-8, 1e-6  # the default tol with and without it
-POLISH_LR = 1e-3  # RMSProp's rate after L-BFGS-B, relative to lr
+TOL_POLISHED, TOL = 1e-8, 1e-6  # the default tol with and without polish
 
 
 class _RMSPropLinear(BaseEstimator):
@@ -77,25 +74,15 @@ class _RMSPropLinear(BaseEstimator):
         max_iter = int(self.max_iter)
         tol = float(self.tol) if self.tol is not None else (
             TOL_POLISHED if polish else TOL)
-        fit = rmsprop_fit(loss, w0, args, lr=float(self.lr),
-                          momentum=float(self.momentum),
-                          max_iter=min(max_iter, POLISH_AFTER) if polish
-                          else max_iter, tol=tol,
-                          batch_size=self.batch_size, options=options,
-                          bounds=bounds, min_lr=1e-3 if polish else MIN_LR)
-        if polish and not fit.converged:
-            fit = polish_fit(loss, fit, args, tol=tol, bounds=bounds,
-                             max_iter=max_iter,
-                             curvature=self._curvature(w0, args[2]))
-            if not fit.converged and fit.n_iter < max_iter:
-                # L-BFGS-B stops where the loss no longer falls to
-                # rounding; RMSProp, which compares gradients there, goes on
-                # with small steps
-                fit = rmsprop_fit(loss, fit.w, args,
-                                  lr=float(self.lr) * POLISH_LR,
-                                  momentum=float(self.momentum),
-                                  max_iter=max_iter, spent=fit.n_iter,
-                                  tol=tol, options=options, bounds=bounds)
+        settings = {"lr": float(self.lr), "momentum": float(self.momentum),
+                    "max_iter": max_iter, "tol": tol, "options": options,
+                    "bounds": bounds}
+        if polish:
+            fit = polished_fit(loss, w0, args, **settings,
+                               curvature=self._curvature(w0, args[2]))
+        else:
+            fit = rmsprop_fit(loss, w0, args, **settings,
+                              batch_size=self.batch_size)
         self._set_solution(fit, scaling, X, y)
         if not fit.converged:  # warn as scikit-learn does, at fit's caller
             warnings.warn(f"{type(self).__name__} (RMSProp) did not "
