@@ -56,6 +56,7 @@ of each run with batches.
 from typing import NamedTuple
 
 import numpy as np
+import scipy.linalg
 import scipy.optimize
 
 from ._minimize import minimize
@@ -68,6 +69,7 @@ MIN_LR = 1e-10   # below lr * MIN_LR, no step can lower the loss any more
 
 POLISH_AFTER = 20  # RMSProp's iterations before L-BFGS-B takes over
 POLISH_LR = 1e-3  # RMSProp's rate after L-BFGS-B, relative to lr
+NEWTON_STEPS = 50  # most steps of gradient_steps
 STALL_CHUNKS = 3  # chunks in a row without a change above rounding: a stall
 ROUNDING = 16 * np.finfo(float).eps  # relative changes below: rounding
 
@@ -82,6 +84,7 @@ class Fit(NamedTuple):
     converged: bool
     message: str
     fun: float = np.nan
+    gmax: float = np.nan  # the largest gradient component at w
 
 
 def check_options(options, who="the estimator",
@@ -168,7 +171,8 @@ def rmsprop_fit(loss, w0, args, *, lr, momentum, max_iter, tol, options,
             float(np.max(np.abs(g))) <= tol * max(1.0, abs(f))
 
     def end(converged, message):
-        return Fit(best_w, n_iter, converged, message, best_f)
+        gmax = np.nan if best_g is None else float(np.max(np.abs(best_g)))
+        return Fit(best_w, n_iter, converged, message, best_f, gmax)
 
     # The start is the first point visited: the best until a chunk ends
     # lower (a first chunk that leaves the data is then taken back).
@@ -237,51 +241,113 @@ def polish_fit(loss, fit, args, *, tol, max_iter, bounds=None,
     scipy's L-BFGS-B from its best point: a quasi-Newton method converges
     fast where RMSProp has brought the fit, to the same test.
 
-    ``curvature`` (positive, one per parameter; default ones) approximates
-    the diagonal of the loss's Hessian: L-BFGS-B runs on :math:`v = w
-    \sqrt{c}`, where RMSProp's own per-parameter scaling is not there to
-    absorb a penalty that differs by orders of magnitude between
-    parameters. Returns a :class:`Fit` at the better of the two points (by
-    the loss), converged iff the module's test holds there; ``max_iter``
-    bounds the iterations of both together (L-BFGS-B's counted in
-    ``n_iter``).
+    ``curvature`` approximates the loss's Hessian :math:`H` (positive
+definite: a matrix, or its diagonal as a vector; default the identity):
+L-BFGS-B runs on :math:`v = L^\top w`, :math:`H = L L^\top`, where
+RMSProp's own per-parameter scaling is not there to absorb penalties that
+differ by orders of magnitude between parameters, or collinear features.
+A bounded parameter must be uncoupled in :math:`H` (its bound is then a
+bound on its :math:`v`). Returns a :class:`Fit` at the better of the two
+points (by the loss), converged iff the module's test holds there;
+``max_iter`` bounds the iterations of both together (L-BFGS-B's counted
+in ``n_iter``).
     """
     if not np.isfinite(fit.fun):
         return fit
-    root = np.ones_like(fit.w) if curvature is None else np.sqrt(
-        np.asarray(curvature, dtype=float))
+    L = _factor(curvature, fit.w.size)
+
+    def to_w(v):
+        return scipy.linalg.solve_triangular(L, v, trans="T", lower=True)
 
     def fun(v):
-        w = v / root
+        w = to_w(v)
         g = np.empty_like(w)
         f = loss(w, g, *args)
-        return f, g / root
+        return f, scipy.linalg.solve_triangular(L, g, lower=True)
 
     box = None
     if bounds is not None:
         lb, ub = _limits(bounds, fit.w)
-        box = scipy.optimize.Bounds(lb * root, ub * root)
-    # L-BFGS-B tests the gradient in v: |g_v| = |g| / sqrt(c)
-    gtol = tol * max(1.0, abs(fit.fun)) / float(np.max(root))
+        bounded = np.isfinite(lb) | np.isfinite(ub)
+        coupled = np.count_nonzero(L, axis=0) + np.count_nonzero(L, axis=1)
+        if np.any(bounded & (coupled > 2)):
+            raise ValueError("a bounded parameter must be uncoupled in "
+                             "curvature")
+        d = np.diag(L)
+        box = scipy.optimize.Bounds(np.where(bounded, lb * d, -np.inf),
+                                    np.where(bounded, ub * d, np.inf))
+    # L-BFGS-B tests g_v = L^-1 g; g = L g_v: |g| <= |L|_inf |g_v|
+    gtol = tol * max(1.0, abs(fit.fun)) / float(np.max(np.sum(np.abs(L),
+                                                              axis=1)))
     res = scipy.optimize.minimize(
-        fun, fit.w * root, jac=True, method="L-BFGS-B", bounds=box,
+        fun, L.T @ fit.w, jac=True, method="L-BFGS-B", bounds=box,
         options={"maxiter": max(int(max_iter) - fit.n_iter, 1),
-                 "gtol": gtol,
-                 "ftol": 0.0, "maxls": 50})
+                 "gtol": gtol, "ftol": 0.0, "maxls": 50})
     n_iter = fit.n_iter + int(res.nit)
-    w = res.x / root
+    w = to_w(res.x)
     g = np.empty_like(w)
     f = loss(w, g, *args)
     if not (np.isfinite(f) and np.isfinite(g).all() and f <= fit.fun):
         return fit._replace(n_iter=n_iter)
     gmax = float(np.max(np.abs(_projected(g, w, bounds)), initial=0.0))
     if gmax <= tol * max(1.0, abs(f)):
-        return Fit(w, n_iter, True, "", float(f))
+        return Fit(w, n_iter, True, "", float(f), gmax)
     why = f"max_iter={max_iter} iterations reached" if n_iter >= max_iter \
         else f"L-BFGS-B stopped ({res.message})"
     return Fit(w, n_iter, False,
                f"{why} with the largest gradient component {gmax:.3g} > "
-               f"tol={tol:g}", float(f))
+               f"tol={tol:g}", float(f), gmax)
+
+
+def gradient_steps(loss, fit, args, *, tol, max_iter, curvature=None,
+                   bounds=None):
+    r"""Preconditioned gradient steps :math:`w - t H^{-1} g` from ``fit``,
+    each kept where the loss does not rise beyond rounding and the largest
+    gradient component falls (:math:`t` doubles up to 1 after a kept step,
+    halves after a refused one): where L-BFGS-B stops because the loss no
+    longer falls to rounding, the gradient can still be brought to the
+    test. At most ``NEWTON_STEPS`` evaluations, each counted in
+    ``n_iter``; a step that leaves ``bounds`` is refused."""
+    if not np.isfinite(fit.gmax):
+        return fit
+    L = _factor(curvature, fit.w.size)
+    lb, ub = (-np.inf, np.inf) if bounds is None else _limits(bounds, fit.w)
+    w, f, gmax, n_iter = fit.w, fit.fun, fit.gmax, fit.n_iter
+    g = np.empty_like(w)
+    loss(w, g, *args)
+    t = 1.0
+    for _ in range(min(NEWTON_STEPS, max_iter - n_iter)):
+        step = scipy.linalg.cho_solve((L, True), g)
+        trial = w - t * step
+        if np.any(trial < lb) or np.any(trial > ub):
+            t /= 2
+            continue
+        g_trial = np.empty_like(w)
+        f_trial = loss(trial, g_trial, *args)
+        n_iter += 1
+        g_max = float(np.max(np.abs(g_trial)))
+        if np.isfinite(f_trial) and f_trial <= f + ROUNDING * abs(f) and \
+                g_max < gmax:
+            w, f, g, gmax = trial, float(f_trial), g_trial, g_max
+            if gmax <= tol * max(1.0, abs(f)):
+                return Fit(w, n_iter, True, "", f, gmax)
+            t = min(1.0, 2 * t)
+        else:
+            t /= 2
+            if t < 1e-8:
+                break
+    return Fit(w, n_iter, False, f"the loss stopped falling at rounding "
+                                 f"with the largest gradient component "
+                                 f"{gmax:.3g} > tol={tol:g}", f, gmax)
+
+
+def _factor(curvature, n):
+    """The lower Cholesky factor of ``curvature`` (a matrix, or a vector:
+    its diagonal; None: the identity)."""
+    H = np.ones(n) if curvature is None else np.asarray(curvature,
+                                                         dtype=float)
+    return scipy.linalg.cholesky(np.diag(H) if H.ndim == 1 else H,
+                                 lower=True)
 
 
 def _limits(bounds, w):
@@ -309,10 +375,11 @@ def polished_fit(loss, w0, args, *, lr, momentum, max_iter, tol, options,
                  bounds=None, curvature=None):
     """RMSProp for at most ``POLISH_AFTER`` iterations, then
     :func:`polish_fit` (L-BFGS-B, preconditioned by ``curvature``); where
-    L-BFGS-B stops at the loss's rounding short of the test, RMSProp goes
-    on from there with ``lr * POLISH_LR`` (it compares gradients where the
-    loss cannot tell points apart). ``max_iter`` bounds all three phases
-    together; the result is a :class:`Fit` by the module's rule."""
+    L-BFGS-B stops at the loss's rounding short of the test,
+    :func:`gradient_steps`, then RMSProp with ``lr * POLISH_LR`` (both
+    compare gradients where the loss cannot tell points apart).
+    ``max_iter`` bounds all phases together; the result is a :class:`Fit`
+    by the module's rule."""
     fit = rmsprop_fit(loss, w0, args, lr=lr, momentum=momentum,
                       max_iter=min(max_iter, POLISH_AFTER), tol=tol,
                       options=options, bounds=bounds, min_lr=1e-3)
@@ -320,8 +387,12 @@ def polished_fit(loss, w0, args, *, lr, momentum, max_iter, tol, options,
         return fit
     fit = polish_fit(loss, fit, args, tol=tol, bounds=bounds,
                      max_iter=max_iter, curvature=curvature)
+    if not fit.converged and fit.n_iter < max_iter:
+        fit = gradient_steps(loss, fit, args, tol=tol, max_iter=max_iter,
+                             curvature=curvature, bounds=bounds)
     if fit.converged or fit.n_iter >= max_iter:
         return fit
-    return rmsprop_fit(loss, fit.w, args, lr=scaled(lr, POLISH_LR),
+    tail = lr * POLISH_LR
+    return rmsprop_fit(loss, fit.w, args, lr=tail,
                        momentum=momentum, max_iter=max_iter, tol=tol,
                        options=options, bounds=bounds, spent=fit.n_iter)

@@ -221,3 +221,56 @@ def test_options_it_cannot_take_are_errors(options, match):
         rmsopt.curve_fit(decay, X_LINE, Y_LINE, p0=[1, 1], options=options)
     with pytest.raises(TypeError, match="options must be a dict"):
         rmsopt.curve_fit(decay, X_LINE, Y_LINE, p0=[1, 1], options=[1])
+
+
+# The polish of the estimators
+
+def coarse_quadratic():
+    """A quadratic whose loss is rounded to float32 (about 7 digits) while
+    its gradient is exact: L-BFGS-B stops where the loss no longer falls,
+    far above a tight gradient test."""
+    rng = np.random.default_rng(5)
+    M = rng.standard_normal((8, 8))
+    A = M @ M.T + 0.1 * np.eye(8)
+    b = rng.standard_normal(8)
+
+    def loss(w, out):
+        out[:] = A @ w - b
+        return float(np.float32(0.5 * w @ A @ w - b @ w + 10.0))
+    return loss, A, b
+
+
+def test_the_polish_meets_the_test_where_the_loss_is_flat():
+    from rmsopt._fit import polished_fit
+    loss, A, b = coarse_quadratic()
+    settings = {"lr": 0.01, "momentum": 0.9, "max_iter": 2000, "tol": 1e-10,
+                "options": {}}
+    for curvature in (None, np.diag(A).copy(), A):
+        result = polished_fit(loss, np.zeros(8), (), **settings,
+                              curvature=curvature)
+        assert result.converged, result.message
+        g = A @ result.w - b
+        assert np.max(np.abs(g)) <= 1e-10 * abs(result.fun)
+        np.testing.assert_allclose(result.w, np.linalg.solve(A, b),
+                                   rtol=1e-7)
+
+
+def test_polish_fit_alone_stops_at_the_loss_rounding_and_says_so():
+    from rmsopt._fit import Fit, polish_fit
+    loss, A, b = coarse_quadratic()
+    g = np.empty(8)
+    start = Fit(np.zeros(8), 0, False, "", loss(np.zeros(8), g),
+                float(np.max(np.abs(g))))
+    result = polish_fit(loss, start, (), tol=1e-10, max_iter=1000)
+    assert not result.converged
+    assert "L-BFGS-B stopped" in result.message
+    assert result.fun <= start.fun
+
+
+def test_a_bounded_parameter_must_be_uncoupled_in_the_curvature():
+    from rmsopt._fit import Fit, polish_fit
+    loss, A, b = coarse_quadratic()
+    start = Fit(np.zeros(8), 0, False, "", 10.0, 1.0)
+    with pytest.raises(ValueError, match="uncoupled"):
+        polish_fit(loss, start, (), tol=1e-10, max_iter=10, curvature=A,
+                   bounds=[(None, None)] * 7 + [(0.0, None)])

@@ -33,6 +33,7 @@ from ._scaling import standardize
 
 
 TOL_POLISHED, TOL = 1e-8, 1e-6  # the default tol with and without polish
+MAX_DENSE = 2000  # coefficients up to which the polish's curvature is a matrix
 
 
 class _RMSPropLinear(BaseEstimator):
@@ -48,6 +49,9 @@ class _RMSPropLinear(BaseEstimator):
 
     _checks = {}
     _scale_y = False  # standardise y as well (Ridge, HuberRegressor)
+    # the polish's curvature a matrix (False: its diagonal; Huber's data
+    # term weighs only the inliers, by 1 / scale: X^T X / n misleads)
+    _dense_curvature = True
 
     def fit(self, X, y):
         """Fit the model.
@@ -79,7 +83,7 @@ class _RMSPropLinear(BaseEstimator):
                     "bounds": bounds}
         if polish:
             fit = polished_fit(loss, w0, args, **settings,
-                               curvature=self._curvature(w0, args[2]))
+                               curvature=self._curvature(Xs, w0, args[2]))
         else:
             fit = rmsprop_fit(loss, w0, args, **settings,
                               batch_size=self.batch_size)
@@ -90,15 +94,33 @@ class _RMSPropLinear(BaseEstimator):
                           stacklevel=2)
         return self
 
-    def _curvature(self, w0, l2):
-        """The Hessian's diagonal in standardised units, roughly: about 1
-        from the data, plus each coefficient's own penalty ``l2`` (the
-        coefficients first in ``w``, a row per class for a multinomial;
-        then the intercepts and the rest)."""
-        rows = self._coefficient_rows()
-        curvature = np.ones_like(w0)
-        curvature[:rows * l2.size] += np.tile(l2, rows)
-        return curvature
+    def _curvature(self, Xs, w0, l2):
+        r"""The Hessian in standardised units, roughly, for the polish:
+        :math:`S \otimes X^\top X / n` for the data term, with ``S`` the
+        loss's weights between the rows of coefficients (one row but for a
+        multinomial; ``_class_weights``), plus each coefficient's own
+        penalty ``l2`` (the coefficients first in ``w``; then the
+        intercepts, uncoupled as the features are centred, and the rest,
+        at 1). A ridge of 1e-6 of its mean diagonal keeps it positive
+        definite; only its diagonal above ``MAX_DENSE`` coefficients, or
+        where ``_dense_curvature`` is False."""
+        rows, (n, p) = self._coefficient_rows(), Xs.shape
+        S, penalty = self._class_weights(), np.tile(l2 * np.ones(p), rows)
+        if not self._dense_curvature or rows * p > MAX_DENSE:
+            d = np.kron(S.diagonal(), (Xs * Xs).mean(axis=0)) + penalty
+            return np.concatenate([d + 1e-6 * max(float(d.mean()), 1e-300),
+                                   np.ones(w0.size - rows * p)])
+        block = np.kron(S, Xs.T @ Xs / n) + np.diag(penalty)
+        block += 1e-6 * max(float(np.mean(block.diagonal())), 1e-300) * \
+            np.eye(rows * p)
+        H = np.eye(w0.size)
+        H[:rows * p, :rows * p] = block
+        return H
+
+    def _class_weights(self):
+        r"""The data term's Hessian between rows of coefficients, relative
+        to :math:`X^\top X / n`."""
+        return np.eye(self._coefficient_rows())
 
     def _coefficient_rows(self):
         return 1
@@ -280,6 +302,7 @@ class HuberRegressor(_Regressor):
 
     _checks = {"alpha": NON_NEGATIVE, "epsilon": AT_LEAST_ONE}
     _scale_y = True
+    _dense_curvature = False
 
     def __init__(self, *, epsilon=1.35, max_iter=10000, alpha=0.0001,
                  fit_intercept=True, tol=None, lr=0.01, momentum=0.9,
@@ -501,6 +524,7 @@ class LogisticRegression(ClassifierMixin, _RMSPropLinear):
         # Start from the class frequencies (the best model without
         # features): a shorter path than from zero.
         freq = np.bincount(labels, minlength=K) / n
+        self._frequencies = freq
         if K == 2:
             w0 = np.zeros(p + fi)
             if fi:
@@ -515,6 +539,14 @@ class LogisticRegression(ClassifierMixin, _RMSPropLinear):
 
     def _coefficient_rows(self):
         return 1 if len(self.classes_) == 2 else len(self.classes_)
+
+    def _class_weights(self):
+        """The softmax's weights at the class frequencies ``f``:
+        ``diag(f) - f f^T`` (``f_0 f_1`` for two classes)."""
+        f = self._frequencies
+        if len(f) == 2:
+            return np.array([[f[0] * f[1]]])
+        return np.diag(f) - np.outer(f, f)
 
     def _set_solution(self, fit, scaling, X, labels):
         p = X.shape[1]
