@@ -67,7 +67,7 @@ CHUNK = 100      # iterations between two looks at the loss
 LR_DROP = 0.1    # factor on the learning rate after a chunk without progress
 MIN_LR = 1e-10   # below lr * MIN_LR, no step can lower the loss any more
 
-POLISH_AFTER = 20  # RMSProp's iterations before L-BFGS-B takes over
+POLISH_AFTER = 10  # RMSProp's iterations before L-BFGS-B takes over
 POLISH_LR = 1e-3  # RMSProp's rate after L-BFGS-B, relative to lr
 NEWTON_STEPS = 50  # most steps of gradient_steps
 STALL_CHUNKS = 3  # chunks in a row without a change above rounding: a stall

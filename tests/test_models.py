@@ -243,6 +243,8 @@ def test_data_too_large_to_standardise_is_an_error(Estimator):
 GENERATED = {
     "classification": lambda: datasets.make_classification(
         1000, 20, n_informative=10, random_state=1),
+    "three classes": lambda: datasets.make_classification(
+        1000, 20, n_informative=10, n_classes=3, random_state=1),
     "regression": lambda: datasets.make_regression(
         1000, 30, n_informative=15, noise=5.0, random_state=1),
     "counts": lambda: (lambda rng, X: (X, rng.poisson(np.exp(
@@ -255,6 +257,8 @@ GENERATED = {
 @pytest.mark.parametrize("ours, theirs, data, params", [
     (Ridge, linear_model.Ridge, "regression", {"alpha": 1.0}),
     (LogisticRegression, linear_model.LogisticRegression, "classification",
+     {"C": 1.0}),
+    (LogisticRegression, linear_model.LogisticRegression, "three classes",
      {"C": 1.0}),
     (PoissonRegressor, linear_model.PoissonRegressor, "counts",
      {"alpha": 1e-2}),

@@ -554,6 +554,11 @@ class LogisticRegression(ClassifierMixin, _RMSPropLinear):
         self.coef_ = fit.w[:rows * p].reshape(rows, p) / scaling.x_scale
         if self.fit_intercept:
             self.intercept_ = fit.w[rows * p:] - self.coef_ @ scaling.x_mean
+            if rows > 1:
+                # the softmax is the same for any common shift of the
+                # (unpenalised) intercepts: the one summing to zero, as
+                # scikit-learn's
+                self.intercept_ -= self.intercept_.mean()
         else:
             self.intercept_ = np.zeros(rows)
         self.n_iter_ = np.array([fit.n_iter])

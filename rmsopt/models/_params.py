@@ -34,7 +34,7 @@ standardize : bool, default True
     but one learning rate suits every coefficient. False fits the raw
     features (then choose ``lr`` on the scale of the coefficients).
 polish : bool, default True
-    Without ``batch_size``: after at most 20 RMSProp iterations, finish
+    Without ``batch_size``: after at most 10 RMSProp iterations, finish
     with scipy's L-BFGS-B from RMSProp's best point, to the same test
     (``tol``): the coefficients to the digits the data allow, in a
     fraction of the time RMSProp alone takes (on these convex problems a

@@ -32,12 +32,17 @@ def standardize(X, y, *, center, scale, scale_y):
     p = X.shape[1]
     with np.errstate(over="ignore", invalid="ignore"):
         x_mean = X.mean(axis=0) if center else np.zeros(p)
+        # one new array, worked in place (no temporaries of X's size)
+        X_std = np.array(X, dtype=np.float64, order="C", copy=True)
+        if center:
+            X_std -= x_mean
         x_scale = np.ones(p)
         if scale:
-            sd = X.std(axis=0)
+            sd = np.sqrt(np.einsum("ij,ij->j", X_std, X_std) / len(X_std)) \
+                if center else X.std(axis=0)
             x_scale = np.where(sd > 0, sd, 1.0)
         _check_finite("X", x_mean, x_scale)
-        X_std = np.ascontiguousarray((X - x_mean) / x_scale)
+        X_std /= x_scale
         if not scale_y:
             return X_std, y, Scaling(x_mean, x_scale, 0.0, 1.0)
         y_mean = float(y.mean()) if center else 0.0
