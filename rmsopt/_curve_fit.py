@@ -15,7 +15,7 @@ from ._fit import MIN_LR, check_options, rmsprop_fit
 def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
               check_finite=True, bounds=(-np.inf, np.inf), jac=None, *,
               full_output=False, polish=True, lr=0.01, momentum=0.9,
-              maxiter=None, gtol=1e-10, options=None, **more_options):
+              maxiter=None, gtol=1e-8, options=None, **more_options):
     r"""Fit ``f(xdata, *params)`` to ``ydata`` by least squares: RMSProp's
     robust descent, then a local finish.
 
@@ -108,10 +108,15 @@ def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
         Most RMSProp iterations: by default 2000 with ``polish`` (more
         gained no digit on NIST's problems, ``benchmarks/nist.py``), 20000
         without.
-    gtol : float, default 1e-10
-        RMSProp's convergence test without ``polish``: the largest
-        component of :math:`J^\top r` (in the scaled parameters) at most
-        ``gtol * max(1, cost)``.
+    gtol : float, default 1e-8
+        RMSProp's convergence test (it decides without ``polish``):
+        :math:`|J_j^\top r| \le \text{gtol} \lVert J_j \rVert
+        \lVert r \rVert` for every parameter :math:`j`, the cosine of the
+        angle between the residuals and each column of the Jacobian
+        (MINPACK's ``gtol``, as scipy's ``leastsq`` and ``least_squares``
+        test it). Unlike a plain gradient norm it does not hold on a
+        plateau where the model has left the data (the gradient is tiny
+        there, but so is :math:`J`).
     options : dict, optional
         Further :func:`rmsopt.minimize` options (``alpha``, ``eps``, ...);
         they may also be given as keyword arguments.
@@ -229,6 +234,16 @@ def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
         g = jacobian(p, r).T @ r * scale
         return 0.5 * float(r @ r), g
 
+    def size(u, _f):
+        """|J_j| |r| in the scaled parameters: the convergence test's
+        scale for each component of the gradient (see gtol). NaN where
+        the model no longer depends on a parameter (a zero column: the
+        model has left the data, and the test must not hold by 0 <= 0)."""
+        p = u * scale
+        r = residuals(p)
+        columns = np.linalg.norm(jacobian(p, r) * scale, axis=0)
+        return np.where(columns > 0, columns * np.linalg.norm(r), np.nan)
+
     box = None
     if np.isfinite(lb).any() or np.isfinite(ub).any():
         box = Bounds(lb / scale, ub / scale)
@@ -236,7 +251,8 @@ def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
     # gained nothing: the local method is better from there.
     fit = rmsprop_fit(cost, p0 / scale, (), lr=lr, momentum=momentum,
                       max_iter=maxiter, tol=gtol, options=options,
-                      bounds=box, min_lr=1e-3 if polish else MIN_LR)
+                      bounds=box, min_lr=1e-3 if polish else MIN_LR,
+                      scale=size)
     popt = fit.w * scale
     finished = None
     if polish:
@@ -272,7 +288,8 @@ def _finish(residuals, jacobian, starts, lb, ub, trf):
     best point and from the user's start (Levenberg-Marquardt, or the
     trust-region reflective method with bounds); the lower of the two that
     converged below their own start (a finish that ends above where it
-    began diverged). A RuntimeError when neither did."""
+    began diverged) where the model depends on every parameter. A
+    RuntimeError when neither did."""
     method = "trf" if trf else "lm"
     results, messages = [], []
     for start in starts:
@@ -286,7 +303,13 @@ def _finish(residuals, jacobian, starts, lb, ub, trf):
             messages.append(str(exc))
             continue
         messages.append(res.message)
-        if res.success and np.isfinite(res.cost) and (
+        # a zero column of J: the model no longer depends on a parameter
+        # (it has left the data); least_squares' gtol holds there by 0 <= 0
+        flat = not np.all(np.linalg.norm(res.jac, axis=0) > 0)
+        if flat:
+            messages[-1] = ("the model does not depend on every parameter "
+                            "at the finish (it may have left the data)")
+        if res.success and not flat and np.isfinite(res.cost) and (
                 res.cost <= start_cost or not np.isfinite(start_cost)):
             res.method = method
             results.append(res)

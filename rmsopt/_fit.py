@@ -144,15 +144,20 @@ def better(res, best_f, best_g):
 
 
 def rmsprop_fit(loss, w0, args, *, lr, momentum, max_iter, tol, options,
-                bounds=None, batch_size=None, min_lr=MIN_LR, spent=0):
-    """Minimise ``loss(w, out, *args)`` from ``w0`` (not modified); with
+                bounds=None, batch_size=None, min_lr=MIN_LR, spent=0,
+                scale=None):
+    r"""Minimise ``loss(w, out, *args)`` from ``w0`` (not modified); with
     ``batch_size``, on mini-batches of ``args[0]`` and ``args[1]``.
 
     Returns a :class:`Fit` at the best point, converged or not by the
     module's stopping rule. ``options`` are further :func:`rmsopt.minimize`
     options (already checked by :func:`check_options`); ``min_lr`` is the
     stall's floor, relative to ``lr``; ``spent`` counts iterations an
-    earlier phase took from ``max_iter``.
+    earlier phase took from ``max_iter``. ``scale(w, f)`` (a number or one
+    per component; NaN where the test cannot hold) replaces the test's
+    ``max(1, |f|)``: a problem that knows its gradient's natural size
+    (least squares: :math:`\lVert J_j \rVert \lVert r \rVert`) tests it
+    relative to that.
     """
     opts = {"momentum": momentum, **options}
     w, state, n_iter = w0, None, spent
@@ -165,10 +170,29 @@ def rmsprop_fit(loss, w0, args, *, lr, momentum, max_iter, tol, options,
         chunk = -(-len(args[1]) // batch_size)  # one epoch
     epoch = 0
 
-    def test(f, g):
+    def size(w, f):
+        """What the gradient is compared with, at a point."""
+        return max(1.0, abs(f)) if scale is None else scale(w, f)
+
+    def test(w, f, g):
         """The convergence test at a point (see the module)."""
-        return np.isfinite(f) and g is not None and \
-            float(np.max(np.abs(g))) <= tol * max(1.0, abs(f))
+        return bool(np.isfinite(f) and g is not None and
+                    np.all(np.abs(g) <= tol * size(w, f)))
+
+    def unmet():
+        """How the test fails at the best point, in words."""
+        if best_g is None:
+            return "no finite gradient"
+        gmax = float(np.max(np.abs(best_g)))
+        if scale is None:
+            return (f"the largest gradient component {gmax:.3g} > "
+                    f"tol={tol:g} x max(1, |f|)")
+        ratio = np.abs(best_g) / size(best_w, best_f)
+        if np.isnan(ratio).any():
+            return ("a parameter the loss no longer depends on (the model "
+                    "may have left the data)")
+        return (f"the largest gradient component over its scale "
+                f"{float(np.max(ratio)):.3g} > tol={tol:g}")
 
     def end(converged, message):
         gmax = np.nan if best_g is None else float(np.max(np.abs(best_g)))
@@ -181,16 +205,19 @@ def rmsprop_fit(loss, w0, args, *, lr, momentum, max_iter, tol, options,
     if first.jac is not None and np.isfinite(first.fun) and \
             np.isfinite(first.jac).all():
         best_w, best_f, best_g = first.x, float(first.fun), first.jac
-        if test(best_f, best_g):
+        if test(best_w, best_f, best_g):
             return end(True, "")
     while True:
         if batch_size is not None:
             opts["batch"] = {"args": (0, 1), "size": batch_size,
                              "seed": epoch, "epochs": 1}
             epoch += 1
-        # minimize stops itself where the test holds (absolute there: the
-        # scale of the best loss so far)
-        gtol = tol * max(1.0, abs(best_f)) if np.isfinite(best_f) else tol
+        # minimize stops itself where the test would hold at the best point
+        # so far (its smallest scale: never before the test)
+        gtol = tol * float(np.min(size(best_w, best_f))) if np.isfinite(
+            best_f) else tol
+        if not gtol >= 0.0:  # NaN: a scale where the test cannot hold
+            gtol = 0.0
         res = minimize(loss, w, args=args, jac=True, bounds=bounds,
                        options={**opts, "lr": scaled(lr, drop),
                                 "state": state,
@@ -203,7 +230,7 @@ def rmsprop_fit(loss, w0, args, *, lr, momentum, max_iter, tol, options,
                 np.max(np.abs(best_w), initial=0.0)
             flat = flat + 1 if unchanged else 0
             best_w, best_f, best_g = res.x, float(res.fun), res.jac
-            if test(best_f, best_g):
+            if test(best_w, best_f, best_g):
                 return end(True, "")
             # each chunk's epoch has its own seed: new epochs, not continued
             state = {k: v for k, v in res.state.items() if k != "batches"}
@@ -219,20 +246,14 @@ def rmsprop_fit(loss, w0, args, *, lr, momentum, max_iter, tol, options,
             drop *= LR_DROP
             flat = 0
         if n_iter >= max_iter:
-            gnorm = np.nan if best_g is None else float(np.max(np.abs(
-                best_g)))
             return end(False, f"max_iter={max_iter} iterations reached with "
-                              f"the largest gradient component {gnorm:.3g}"
-                              f" > tol={tol:g}; increase max_iter or tol")
+                              f"{unmet()}; increase max_iter or tol")
         if drop < min_lr or flat >= STALL_CHUNKS:
-            gnorm = np.nan if best_g is None else float(np.max(np.abs(
-                best_g)))
             why = (f"the learning rate fell to {drop:.3g} times lr"
                    if drop < min_lr else f"{STALL_CHUNKS} chunks in a row "
                    f"changed the loss and the parameters only by rounding")
             return end(False, f"stalled: no step lowers the loss any more "
-                              f"({why}) with the largest gradient "
-                              f"component {gnorm:.3g} > tol={tol:g}")
+                              f"({why}) with {unmet()}")
 
 
 def polish_fit(loss, fit, args, *, tol, max_iter, bounds=None,
