@@ -23,6 +23,7 @@ Where the arrays live is a :class:`Memory`: host NumPy arrays here
 """
 
 import inspect
+import weakref
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -51,15 +52,32 @@ def scalar(value, allow_complex=False):
 
 
 def writes_into_out(func):
-    """True when ``func``'s second parameter is named ``out``."""
+    """True when ``func``'s second parameter is named ``out``.
+
+    Inspecting a signature costs about 30 us, more than a short run: the
+    answer is kept per function, weakly (it goes with the function)."""
+    try:
+        return _WRITES_INTO_OUT[func]
+    except (KeyError, TypeError):  # not known, or not weakly referable
+        pass
     target = getattr(func, "py_func", func)  # a numba dispatcher's function
     try:
         params = list(inspect.signature(target).parameters.values())
     except (TypeError, ValueError):
-        return False
-    return (len(params) >= 2 and params[1].name == "out"
-            and params[1].kind in (params[1].POSITIONAL_ONLY,
-                                   params[1].POSITIONAL_OR_KEYWORD))
+        answer = False
+    else:
+        answer = (len(params) >= 2 and params[1].name == "out"
+                  and params[1].kind in (params[1].POSITIONAL_ONLY,
+                                         params[1].POSITIONAL_OR_KEYWORD))
+    try:
+        _WRITES_INTO_OUT[func] = answer
+    except TypeError:
+        pass
+    return answer
+
+
+# func -> writes_into_out(func)
+_WRITES_INTO_OUT = weakref.WeakKeyDictionary()
 
 
 def jac_mode(jac):

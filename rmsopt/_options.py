@@ -155,7 +155,38 @@ def parse_options(options, n, tol=None, bounded=False):
 
     Unknown options give scipy's ``OptimizeWarning``; ``tol`` fills ``gtol``
     unless ``gtol`` is given, as in scipy.
+
+    Parsing costs tens of microseconds, as much as a short run: the
+    :class:`Settings` (immutable) of options whose values are all hashable
+    (numbers, strings, schedules, ...; not ``state`` or ``batch`` dicts)
+    are kept, keyed by each value *and its type* (``1`` and ``True`` are
+    not the same option), ``n``, ``tol``, ``bounded`` and numba's thread
+    count (``parallel='auto'`` reads it).
     """
+    try:
+        key = (tuple((name, type(value), value) for name, value in sorted(
+            (options or {}).items())), n, type(tol), tol, bool(bounded),
+            numba.get_num_threads())
+        hash(key)
+    except TypeError:  # an unhashable value (a dict, an array): no memo
+        return _parse_options(options, n, tol, bounded)
+    settings = _PARSED.get(key)
+    if settings is None:
+        settings = _parse_options(options, n, tol, bounded)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        if not set(options or {}) - set(OPTIONS):  # warnings each time
+            _PARSED[key] = settings
+    return settings
+
+
+# the memo of parse_options: key -> Settings
+_PARSED = {}
+_PARSED_MAX = 256
+
+
+def _parse_options(options, n, tol, bounded):
+    """:func:`parse_options` itself."""
     options = dict(options or {})
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:

@@ -348,3 +348,25 @@ def test_a_jitted_jac_is_called_as_it_is():
     g = obj.grad(X0)
     assert g.dtype == F8 and obj.raw_grad_dtype == F4
     np.testing.assert_array_equal(g, rosen_grad_jit(X0).astype(F4))
+
+
+def test_the_out_form_is_kept_per_function_and_goes_with_it():
+    import gc
+    import weakref
+
+    from rmsopt import _objective
+
+    def inplace(x, out):
+        out[:] = x
+
+    def allocating(x, out_of_place=None):
+        return x
+    assert _objective.writes_into_out(inplace)
+    assert not _objective.writes_into_out(allocating)
+    assert _objective._WRITES_INTO_OUT[inplace] is True
+    gone = weakref.ref(inplace)
+    del inplace
+    gc.collect()
+    assert gone() is None  # the memo did not keep it alive
+    assert len(_objective._WRITES_INTO_OUT) >= 1  # allocating's
+    assert not _objective.writes_into_out(lambda x: x)

@@ -251,3 +251,26 @@ def test_every_option_has_a_meaning():
     assert set(_options._BOOL_OPTIONS) <= set(OPTIONS)
     for name, (default, meaning) in OPTIONS.items():
         assert isinstance(meaning, str) and meaning, name
+
+
+def test_parsed_settings_are_kept_and_keyed_by_value_and_type():
+    """The memo of parse_options: the same options give the same Settings
+    object; a value of another type is parsed (and checked) again."""
+    options = {"lr": 0.01, "maximize": True, "maxiter": 10}
+    first = parse_options(options, 3)
+    assert parse_options(dict(options), 3) is first
+    assert parse_options(options, 4) is not first  # n is part of the key
+    with pytest.raises(TypeError, match="maximize must be True or False"):
+        parse_options({**options, "maximize": 1}, 3)  # 1 == True, not bool
+    with pytest.raises(ValueError, match="maxiter"):
+        parse_options({**options, "maxiter": 10.0}, 3)
+    # unhashable values are parsed each time, and still checked
+    state = {"step": 0}
+    with pytest.raises((TypeError, ValueError)):
+        parse_options({"state": state, "lr": -1.0}, 3)
+
+
+def test_unknown_options_warn_at_every_call():
+    for _ in range(2):
+        with pytest.warns(OptimizeWarning, match="Unknown solver options"):
+            parse_options({"lr": 0.01, "bogus": 1}, 3)
