@@ -32,7 +32,7 @@ from ._layout import (BATCH_POS, BATCH_SIZE, COOL, FVAL, GTOL, LARGE_X,
                       LOSS_SUM, LR, LR_NOW, N_SAMPLES, NGRAD, NIT, OVERFLOW,
                       PLATEAU_EACH, SCHED, STATE_NAMES, STEPPED, T,
                       BAD_GRAD_SHAPE, BEST, N_SCALARS, USER_RAISED,
-                      work_rows)
+                      dtype_name, work_rows)
 from ._objective import Objective
 from ._options import parse_options
 from ._progress import Monitor
@@ -271,7 +271,7 @@ class HostRun:
         serial step (:func:`rmsopt._threads.faster_threaded`)."""
         if self.probe_threads:
             self.probe_threads = False
-            flags, dtype = self.settings.flags, self.x.dtype.name
+            flags, dtype = self.settings.flags, dtype_name(self.x.dtype)
             self.parallel = faster_threaded(
                 _cpu.step_entry_point(flags, dtype, False),
                 _cpu.step_entry_point(flags, dtype, True),
@@ -279,8 +279,8 @@ class HostRun:
 
     def final_check(self):
         """Status when the iterations end: success if the gradient allows."""
-        step = _cpu.step_entry_point(self.settings.flags, self.x.dtype.name,
-                                     self.parallel)
+        step = _cpu.step_entry_point(self.settings.flags,
+                                     dtype_name(self.x.dtype), self.parallel)
         code = step(self.work, self.g, self.scalars, False)
         return KERNEL_TO_STATUS.get(code, MAXITER)
 
@@ -362,7 +362,7 @@ def python_driver(run):
     if epochs is None and run.g is None:  # (else a fallback computed it)
         run.g = obj.grad(view)
         run.choose_threads()
-    step = _cpu.step_entry_point(run.settings.flags, x.dtype.name,
+    step = _cpu.step_entry_point(run.settings.flags, dtype_name(x.dtype),
                                  run.parallel)
     own_gradient = obj.loop_gradient()
     check, ndarray, dtype, shape = obj.check_gradient, np.ndarray, x.dtype, \
@@ -455,7 +455,7 @@ def nopython_driver(run, fn):
             own[:] = run.g
             run.g = own
         if loop is None:
-            config = (s.flags, x.dtype.name, returns_value,
+            config = (s.flags, dtype_name(x.dtype), returns_value,
                       obj.raw_grad_dtype != x.dtype, obj.inplace,
                       run.parallel, epochs is not None)
             try:
