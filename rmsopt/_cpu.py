@@ -479,8 +479,7 @@ def _make_loop(flags, dtype_name, returns_value, cast_grad, inplace,
 
 
 def loop_entry_point(config, grad_fn, work, x, g, args, mask):
-    """The loop compiled for ``grad_fn``'s signature, not for ``grad_fn``,
-    and the :class:`CompiledAddress` to call it with in ``grad_fn``'s place.
+    """The loop compiled for ``grad_fn``'s signature, not for ``grad_fn``.
 
     ``config`` is the tuple of :func:`make_loop`'s arguments. ``grad_fn`` (a
     numba dispatcher, already compiled for these arguments by the run's
@@ -510,29 +509,6 @@ def loop_entry_point(config, grad_fn, work, x, g, args, mask):
     if key not in known:
         known[key] = _typed_loop(config, grad_fn, work, x, g, args, mask)
     return known[key]
-
-
-class CompiledAddress:
-    """``grad_fn``'s compiled wrapper for one signature, as the loop's
-    first-class function argument (numba's wrapper address protocol).
-
-    Given the dispatcher itself, numba looks the address up at every call
-    of the loop (its compile result, then LLVM's symbol table: about
-    30 us); this object gives the address found once. It holds no
-    reference to the dispatcher (the memo of entry points goes with it):
-    the caller passes it while the dispatcher, and the code the address
-    points into, are alive.
-    """
-
-    __slots__ = ("address",)
-
-    def __init__(self, dispatcher, signature):
-        compiled = dispatcher.get_compile_result(signature)
-        self.address = compiled.library.get_pointer_to_function(
-            compiled.fndesc.llvm_cfunc_wrapper_name)
-
-    def __wrapper_address__(self):
-        return self.address
 
 
 # grad_fn -> {configuration and argument fingerprints: entry point}
@@ -567,7 +543,7 @@ def _typed_loop(config, grad_fn, work, x, g, args, mask):
     sig = (types.FunctionType(grad_sig), typeof(work), typeof(x), typeof(g),
            types.Array(types.float64, 1, "C"), types.intp,
            typeof(tuple(args)), typeof(mask))
-    return _compiled_loop(config, sig), CompiledAddress(grad_fn, grad_sig)
+    return _compiled_loop(config, sig)
 
 
 def _check_return(returned, returns_value, inplace):

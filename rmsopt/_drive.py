@@ -444,10 +444,10 @@ def nopython_driver(run, fn):
     # one iteration per chunk where Python acts between iterations
     stepwise = run.notify is not None or run.lr_function is not None
     chunk = None  # sized at the first chunk, from the first gradient's time
-    loop = address = None
+    loop = None
 
     def advance(budget):
-        nonlocal loop, address, chunk
+        nonlocal loop, chunk
         args = obj.args if epochs is None else epochs.data
         if run.g is not obj.out and run.g is not own:
             # A gradient from Python may be the user's own array (one of
@@ -459,8 +459,8 @@ def nopython_driver(run, fn):
                       obj.raw_grad_dtype != x.dtype, obj.inplace,
                       run.parallel, epochs is not None)
             try:
-                loop, address = _cpu.loop_entry_point(
-                    config, fn, run.work, run.x_arg, run.g, args, mask)
+                loop = _cpu.loop_entry_point(config, fn, run.work, run.x_arg,
+                                             run.g, args, mask)
             except TypingError as exc:
                 if s.driver != "nopython":  # 'auto': the python driver
                     raise _NoCompiledLoop(
@@ -479,8 +479,8 @@ def nopython_driver(run, fn):
         if run.lr_function is not None:
             run.set_lr()
         start = time.perf_counter()
-        code = loop(address, run.work, run.x_arg, run.g, scalars, n_iter,
-                    args, mask)
+        code = loop(fn, run.work, run.x_arg, run.g, scalars, n_iter, args,
+                    mask)
         elapsed = time.perf_counter() - start
         if returns_value:
             obj.raw_value = float(scalars[FVAL])
